@@ -84,6 +84,11 @@ export interface CheckInput {
   out_trade_no: string;
 }
 
+export interface CheckRefundInput extends CheckInput {
+  /** Not in the seed's request; sent only when given, to pick one of several refunds. */
+  out_refund_no?: string;
+}
+
 /** `data` of a KessPay answer, numbers kept as their literal strings ("0.01", "30"). */
 export interface KessPayData extends JsonObject {}
 
@@ -405,8 +410,12 @@ export class KessPayClient {
   }
 
   /** Check refund status: `is_success` true once refunded. */
-  async checkRefund(input: CheckInput, call: CallOptions = {}): Promise<KessPayCheckResult> {
-    const body = { store_id: idValue(input.store_id, 'store_id'), out_trade_no: requireString(input.out_trade_no, 'out_trade_no') };
+  async checkRefund(input: CheckRefundInput, call: CallOptions = {}): Promise<KessPayCheckResult> {
+    const body = {
+      store_id: idValue(input.store_id, 'store_id'),
+      out_trade_no: requireString(input.out_trade_no, 'out_trade_no'),
+      out_refund_no: input.out_refund_no === undefined ? undefined : requireString(input.out_refund_no, 'out_refund_no'),
+    };
     const { json, data } = await this.authed('checkRefund', body, true, call);
     return this.checkResult(json, data);
   }
