@@ -1,0 +1,179 @@
+// Delivers outbox rows at least once. Rows are claimed with FOR UPDATE SKIP LOCKED and a
+// lease, so several dispatchers (nodes) never send the same attempt twice. Each attempt is
+// logged; failures are retried on the published schedule and dead-lettered after the last.
+import type { Clock } from '../clock.ts';
+import type { Merchants } from '../merchants/service.ts';
+import type { Db } from '../store/db.ts';
+import { sign, SIGNATURE_HEADER } from './signature.ts';
+import { callbackUrlError } from './ssrf.ts';
+import type { Logger } from 'pino';
+
+export interface DeliveryConfig {
+  base_ms: number;
+  factor: number;
+  cap_ms: number;
+  maxAttempts: number;
+  timeout_ms: number;
+  poll_ms: number;
+}
+
+/** Delay before attempt n+1 after n failed attempts: base × factor^(n-1), capped. */
+export function retryDelay_ms(failedAttempts: number, c: DeliveryConfig): number {
+  return Math.min(c.cap_ms, c.base_ms * c.factor ** Math.max(0, failedAttempts - 1));
+}
+
+export const RESPONSE_EXCERPT_BYTES = 1024;
+/** Bytes read from a receiver's answer at most; the rest is discarded. */
+export const RESPONSE_MAX_BYTES = 64 * 1024;
+const BATCH = 20;
+/** How long a claimed row stays ours: longer than one attempt can take. */
+const LEASE_MS = 60_000;
+
+async function readLimited(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export class Dispatcher {
+  private loop: Promise<void> | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly merchants: Merchants,
+    private readonly clock: Clock,
+    private readonly cfg: DeliveryConfig,
+    private readonly allowPrivate: boolean,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = (async () => {
+      while (!this.stopped) {
+        await this.runOnce().catch((err) => this.log.error({ err }, 'dispatcher pass failed'));
+        if (this.stopped) break;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.cfg.poll_ms);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    })();
+  }
+
+  /** Ask for a pass now (after a commit that wrote outbox rows). */
+  kick(): void {
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  /** One pass: claim due rows and attempt each once. Returns how many were attempted. */
+  async runOnce(): Promise<number> {
+    if (this.running) {
+      await this.running;
+    }
+    let count = 0;
+    this.running = (async () => {
+      const now = this.clock.now();
+      const rows = await this.db.query(
+        `update outbox set locked_until = $1::timestamptz + interval '${LEASE_MS} milliseconds', attempts = attempts + 1
+          where id in (select id from outbox where state = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until < $1)
+                        order by next_attempt_at limit ${BATCH} for update skip locked)
+          returning id, merchant_id, url, body, content_type, ack, attempts`,
+        [now],
+      );
+      count = rows.length;
+      await Promise.all(rows.map((r) => this.attempt(r)));
+    })();
+    try {
+      await this.running;
+    } finally {
+      this.running = null;
+    }
+    return count;
+  }
+
+  private async attempt(r: Record<string, any>): Promise<void> {
+    const started = performance.now();
+    let status: number | null = null;
+    let error: string | null = null;
+    let excerpt: string | null = null;
+    let ok = false;
+    try {
+      const urlErr = await callbackUrlError(r.url, this.allowPrivate);
+      if (urlErr) throw new Error(`callback URL refused: ${urlErr}`);
+      const secret = await this.merchants.webhookSecret(String(r.merchant_id));
+      const t_s = Math.floor(this.clock.now().getTime() / 1000);
+      const res = await fetch(r.url, {
+        method: 'POST',
+        headers: { 'content-type': r.content_type, [SIGNATURE_HEADER]: sign(r.body, secret, t_s), 'user-agent': 'Paygate-Callbacks/1' },
+        body: r.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.cfg.timeout_ms),
+      });
+      status = res.status;
+      const text = await readLimited(res, RESPONSE_MAX_BYTES);
+      excerpt = text.slice(0, RESPONSE_EXCERPT_BYTES);
+      ok = res.status >= 200 && res.status < 300;
+      if (ok && r.ack === 'json_success') {
+        try {
+          ok = JSON.parse(text)?.success === true;
+        } catch {
+          ok = false;
+        }
+        if (!ok) error = 'receiver did not answer {"success": true}';
+      } else if (!ok) error = `HTTP ${res.status}`;
+    } catch (e) {
+      error = (e as Error).name === 'TimeoutError' ? `timed out after ${this.cfg.timeout_ms} ms` : String((e as Error).message ?? e).slice(0, 500);
+    }
+    const latency_ms = Math.round(performance.now() - started);
+    const now = this.clock.now();
+    const attempts = Number(r.attempts);
+    const dead = !ok && attempts >= this.cfg.maxAttempts;
+    await this.db.tx(async (q) => {
+      await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, error, response_excerpt, created_at) values ($1, $2, $3, $4, $5, $6, $7)`, [
+        r.id, attempts, status, latency_ms, error, excerpt, now,
+      ]);
+      await q.query(
+        `update outbox set state = $2, locked_until = null, next_attempt_at = $3, delivered_at = case when $2 = 'delivered' then $4::timestamptz else delivered_at end where id = $1`,
+        [r.id, ok ? 'delivered' : dead ? 'dead' : 'pending', new Date(now.getTime() + (ok || dead ? 0 : retryDelay_ms(attempts, this.cfg))), now],
+      );
+    });
+    this.log.info({ outbox_id: String(r.id), attempt: attempts, status, latency_ms, ok, error }, 'callback attempt');
+  }
+
+  /** Operator redelivery: a delivered or dead row goes back to pending, due now. */
+  async redeliver(outbox_id: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `update outbox set state = 'pending', next_attempt_at = $2, locked_until = null where id = $1 returning id`,
+      [outbox_id, this.clock.now()],
+    );
+    if (rows.length) this.kick();
+    return rows.length > 0;
+  }
+}

@@ -1,0 +1,8 @@
+import type { GatewayModule } from '../../modules.ts';
+
+// Not built yet: see the open issue for this module.
+const mod: GatewayModule = {
+  name: 'kesspay',
+  async register() {},
+};
+export default mod;

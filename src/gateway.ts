@@ -1,0 +1,121 @@
+// The composition root: opens the database, runs migrations, wires the core services and
+// background jobs, and builds the HTTP app with every dialect and rail.
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { type Clock, systemClock } from './clock.ts';
+import type { Config } from './config.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import { buildApp } from './http/app.ts';
+import { Merchants } from './merchants/service.ts';
+import { Sealer } from './merchants/secrets.ts';
+import { ChangeFeed, FEED_CHANNEL } from './payments/feed.ts';
+import { Payments } from './payments/service.ts';
+import { StatusCache } from './payments/status-cache.ts';
+import { Payers } from './rails/payers.ts';
+import { type Db, openDb } from './store/db.ts';
+import { migrate } from './store/migrate.ts';
+
+/** What dialects and rails get to work with. Dialects use the services, never `db`. */
+export interface GatewayContext {
+  config: Config;
+  clock: Clock;
+  log: Logger;
+  /** For rails' own tables only (sessions, prompts); core tables belong to the services. */
+  db: Db;
+  payments: Payments;
+  status: StatusCache;
+  merchants: Merchants;
+  payers: Payers;
+  feed: ChangeFeed;
+  dispatcher: Dispatcher;
+  sealer: Sealer;
+  /** Absolute base URL for links handed to merchants and payers (no trailing slash). */
+  publicUrl(): string;
+}
+
+export interface Gateway extends GatewayContext {
+  app: FastifyInstance;
+  /** Starts listening and the background jobs; resolves with the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["api-token-secret"]',
+  'req.headers["api-token-key"]',
+  'req.headers.cookie',
+  '*.password',
+  '*.pin',
+  '*.partner_password',
+  '*.token',
+  '*.api_secret',
+  '*.card_number',
+  '*.cvv',
+];
+
+export function makeLogger(level: string, destination?: NodeJS.WritableStream): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination as any);
+}
+
+export async function createGateway(config: Config, opts: { clock?: Clock; log?: Logger; db?: Db } = {}): Promise<Gateway> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? makeLogger(config.logLevel);
+  const db = opts.db ?? (await openDb({ databaseUrl: config.databaseUrl, dataDir: config.databaseUrl ? undefined : config.dataDir + '/db' }));
+  await migrate(db);
+  const feed = new ChangeFeed();
+  const sealer = new Sealer(config.secretKey);
+  const payments = new Payments({ db, clock, feed, paymentTtl_ms: config.paymentTtl_ms, defaultFeeBps: config.defaultFeeBps });
+  const merchants = new Merchants(db, sealer);
+  const payers = new Payers(db, payments, clock);
+  const status = new StatusCache(payments, feed);
+  const dispatcher = new Dispatcher(db, merchants, clock, config.delivery, config.allowPrivateCallbacks, log.child({ mod: 'delivery' }));
+  // New outbox rows are due at once: wake the dispatcher after the commit.
+  feed.subscribe(() => dispatcher.kick());
+
+  let baseUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  const ctx: GatewayContext = {
+    config, clock, log, db, payments, status, merchants, payers, feed, dispatcher, sealer,
+    publicUrl: () => config.publicUrl ?? baseUrl,
+  };
+  const app = await buildApp(ctx);
+
+  // Other nodes' changes: NOTIFY carries the id and version; read the row and publish it here.
+  const unlisten = await db.listen(FEED_CHANNEL, (payload) => {
+    let msg: { t?: string; id?: string; v?: number };
+    try {
+      msg = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (msg.t !== 'payment' || !msg.id) return;
+    const known = status.peek(msg.id);
+    if (known && known.version >= (msg.v ?? 0)) return;
+    payments.get(msg.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
+  });
+
+  let sweeper: NodeJS.Timeout | null = null;
+  const gw: Gateway = {
+    ...ctx,
+    app,
+    async listen() {
+      const address = await app.listen({ host: config.host, port: config.port });
+      const u = new URL(address);
+      baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${u.port}`;
+      dispatcher.start();
+      sweeper = setInterval(() => {
+        payments.expireDue().catch((err) => log.error({ err }, 'expiry sweep failed'));
+      }, config.sweep_ms);
+      return gw.publicUrl();
+    },
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+      await app.close(); // finishes in-flight requests first
+      await dispatcher.stop();
+      status.close();
+      await unlisten();
+      await db.close();
+    },
+  };
+  return gw;
+}

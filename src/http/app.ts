@@ -1,0 +1,52 @@
+// Fastify assembly: limits, parsers, logging, error mapping, and one encapsulated plugin per
+// module (admin API, each dialect, each rail). Each dialect sets its own error handler.
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { GatewayContext } from '../gateway.ts';
+import { MODULES } from '../modules.ts';
+import { registerOps } from './ops.ts';
+
+/** JSON that carries bigint as a decimal string (money never becomes a float). */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+export const MAX_PARAM_COUNT = 100;
+
+export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: ctx.log as unknown as FastifyBaseLogger,
+    bodyLimit: ctx.config.bodyLimit_bytes,
+    trustProxy: false,
+    // Header names with stray spaces (ibous' own example) are normalised by the ibous plugin.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+    connectionTimeout: 30_000,
+    requestTimeout: 120_000,
+  });
+  app.setReplySerializer((payload) => toJson(payload));
+  await app.register(formbody, { bodyLimit: ctx.config.bodyLimit_bytes, parser: (s) => Object.fromEntries(new URLSearchParams(s)) });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Paygate', version: '0.1.0', description: 'ibous, KessPay, IntouchPay and FlexPay APIs on one core, plus the operator and payer APIs.' },
+    },
+  });
+
+  // Anything not answered by a module's own handler: a JSON error, never a stack trace.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'unhandled error');
+    reply.code(status).send({ error: { code: status === 500 ? 'internal_error' : (err.code ?? 'bad_request'), message: status === 500 ? 'internal error' : err.message } });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: { code: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` } });
+  });
+
+  await registerOps(app, ctx);
+  for (const mod of MODULES) {
+    await app.register(async (scope) => mod.register(scope, ctx), { prefix: mod.prefix ?? '' });
+  }
+  return app;
+}

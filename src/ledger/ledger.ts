@@ -1,0 +1,139 @@
+// Double-entry ledger. Every movement of money is one journal entry whose postings sum to
+// zero per currency; account balances change in the same transaction as the postings.
+import type { Currency } from '../money/index.ts';
+import { assertAmount } from '../money/index.ts';
+import { CoreError } from '../errors.ts';
+import type { Queryable } from '../store/db.ts';
+
+export type AccountKind = 'merchant' | 'wallet' | 'subscriber' | 'card_clearing' | 'fees' | 'float';
+export type SystemAccountKind = 'card_clearing' | 'fees' | 'float';
+export type EntryKind = 'payment' | 'refund' | 'payout' | 'funding' | 'adjustment';
+
+/** Kinds whose balance may never go below zero (database constraint too). */
+export const NON_NEGATIVE_KINDS: readonly AccountKind[] = ['wallet', 'subscriber', 'merchant'];
+
+export interface Posting {
+  account_id: string;
+  currency: Currency;
+  /** Signed: negative debits the account's balance, positive credits it. */
+  amount_minor: bigint;
+}
+
+export interface EntryInput {
+  kind: EntryKind;
+  payment_id?: string;
+  refund_id?: string;
+  payout_id?: string;
+  postings: Posting[];
+  created_at: Date;
+}
+
+/** Checks the double-entry invariant before anything is written. */
+export function assertBalanced(postings: Posting[]): void {
+  if (postings.length < 2) throw new Error('a journal entry needs at least two postings');
+  const sums = new Map<string, bigint>();
+  for (const p of postings) {
+    if (typeof p.amount_minor !== 'bigint' || p.amount_minor === 0n) throw new Error('posting amounts are non-zero bigints');
+    assertAmount(p.amount_minor < 0n ? -p.amount_minor : p.amount_minor);
+    sums.set(p.currency, (sums.get(p.currency) ?? 0n) + p.amount_minor);
+  }
+  for (const [currency, sum] of sums) {
+    if (sum !== 0n) throw new Error(`postings do not balance in ${currency}: ${sum}`);
+  }
+}
+
+/**
+ * Writes one balanced entry and applies it to balances. Balances are updated in account-id
+ * order so concurrent entries lock rows in one global order (no deadlocks). A debit that
+ * would take a non-negative account below zero fails with insufficient_funds and, since we
+ * are inside the caller's transaction, nothing of it stays.
+ */
+export async function postEntry(q: Queryable, entry: EntryInput): Promise<string> {
+  const postings = entry.postings.filter((p) => p.amount_minor !== 0n);
+  assertBalanced(postings);
+  const byAccount = new Map<string, Posting>();
+  for (const p of postings) {
+    const prev = byAccount.get(p.account_id);
+    if (prev && prev.currency !== p.currency) throw new Error('one account, one currency');
+    byAccount.set(p.account_id, { ...p, amount_minor: (prev?.amount_minor ?? 0n) + p.amount_minor });
+  }
+  const ordered = [...byAccount.values()].filter((p) => p.amount_minor !== 0n).sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
+  for (const p of ordered) {
+    const rows = await q.query<{ balance_minor: bigint; kind: AccountKind }>(
+      `update accounts set balance_minor = balance_minor + $2
+        where id = $1 and currency = $3
+          and ($2 >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + $2 >= 0)
+        returning balance_minor, kind`,
+      [p.account_id, p.amount_minor, p.currency],
+    );
+    if (rows.length === 0) {
+      const acct = await q.query('select kind, currency from accounts where id = $1', [p.account_id]);
+      if (acct.length === 0 || acct[0]!.currency !== p.currency) throw new Error(`posting to unknown account ${p.account_id} in ${p.currency}`);
+      throw new CoreError('insufficient_funds', 'insufficient funds', { account_id: p.account_id });
+    }
+    const after = rows[0]!;
+    if (NON_NEGATIVE_KINDS.includes(after.kind) && after.balance_minor < 0n) throw new Error(`invariant: account ${p.account_id} went negative`);
+  }
+  const [e] = await q.query<{ id: bigint }>(
+    `insert into journal_entries (kind, payment_id, refund_id, payout_id, created_at) values ($1, $2, $3, $4, $5) returning id`,
+    [entry.kind, entry.payment_id ?? null, entry.refund_id ?? null, entry.payout_id ?? null, entry.created_at],
+  );
+  await q.query(
+    `insert into postings (entry_id, account_id, currency, amount_minor)
+     select $1, a, c, m from unnest($2::bigint[], $3::text[], $4::bigint[]) as t(a, c, m)`,
+    [e!.id, postings.map((p) => p.account_id), postings.map((p) => p.currency), postings.map((p) => p.amount_minor.toString())],
+  );
+  return String(e!.id);
+}
+
+/** The system account of a kind and currency (fees, float, card clearing), created on first use. */
+export async function systemAccount(q: Queryable, kind: SystemAccountKind, currency: Currency): Promise<string> {
+  const found = await q.query<{ id: bigint }>(`select id from accounts where kind = $1 and currency = $2`, [kind, currency]);
+  if (found.length) return String(found[0]!.id);
+  await q.query(`insert into accounts (kind, currency, name) values ($1, $2, $3) on conflict do nothing`, [kind, currency, `${kind} ${currency}`]);
+  const again = await q.query<{ id: bigint }>(`select id from accounts where kind = $1 and currency = $2`, [kind, currency]);
+  return String(again[0]!.id);
+}
+
+/** The merchant's balance account in a currency, created on first use. */
+export async function merchantAccount(q: Queryable, merchant_id: string, currency: Currency): Promise<string> {
+  const found = await q.query<{ id: bigint }>(`select id from accounts where kind = 'merchant' and merchant_id = $1 and currency = $2`, [merchant_id, currency]);
+  if (found.length) return String(found[0]!.id);
+  await q.query(`insert into accounts (kind, currency, merchant_id, name) values ('merchant', $2, $1, 'merchant balance') on conflict do nothing`, [merchant_id, currency]);
+  const again = await q.query<{ id: bigint }>(`select id from accounts where kind = 'merchant' and merchant_id = $1 and currency = $2`, [merchant_id, currency]);
+  return String(again[0]!.id);
+}
+
+export interface AccountRow {
+  id: string;
+  kind: AccountKind;
+  currency: Currency;
+  merchant_id: string | null;
+  name: string | null;
+  phone: string | null;
+  network: string | null;
+  balance_minor: bigint;
+  settings: Record<string, unknown>;
+  created_at: Date;
+}
+
+export function toAccount(r: Record<string, any>): AccountRow {
+  return {
+    id: String(r.id),
+    kind: r.kind,
+    currency: r.currency,
+    merchant_id: r.merchant_id == null ? null : String(r.merchant_id),
+    name: r.name,
+    phone: r.phone,
+    network: r.network,
+    balance_minor: r.balance_minor,
+    settings: r.settings ?? {},
+    created_at: r.created_at,
+  };
+}
+
+export async function getAccount(q: Queryable, id: string): Promise<AccountRow | null> {
+  if (!/^\d{1,18}$/.test(id)) return null;
+  const rows = await q.query('select * from accounts where id = $1', [id]);
+  return rows.length ? toAccount(rows[0]!) : null;
+}

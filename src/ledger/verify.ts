@@ -1,0 +1,66 @@
+// `paygate verify`: every invariant of the ledger and payments, checked over the whole
+// database. Each check returns the offending ids; an empty list means it holds.
+import type { Queryable } from '../store/db.ts';
+
+export interface Violation {
+  check: string;
+  ids: string[];
+}
+
+const CHECKS: { check: string; sql: string }[] = [
+  {
+    check: 'journal entry postings sum to zero per currency',
+    sql: `select entry_id as id from postings group by entry_id, currency having sum(amount_minor) <> 0`,
+  },
+  {
+    check: 'journal entry has at least two postings',
+    sql: `select e.id from journal_entries e left join postings p on p.entry_id = e.id group by e.id having count(p.id) < 2`,
+  },
+  {
+    check: 'account balance equals the sum of its postings',
+    sql: `select a.id from accounts a left join (select account_id, sum(amount_minor) s from postings group by account_id) p on p.account_id = a.id
+          where a.balance_minor <> coalesce(p.s, 0)`,
+  },
+  {
+    check: 'posting currency equals account currency',
+    sql: `select p.id from postings p join accounts a on a.id = p.account_id where p.currency <> a.currency`,
+  },
+  {
+    check: 'payer and merchant balances are not negative',
+    sql: `select id from accounts where kind in ('wallet', 'subscriber', 'merchant') and balance_minor < 0`,
+  },
+  {
+    check: 'a paid payment has exactly one payment entry',
+    sql: `select p.id from payments p left join journal_entries e on e.payment_id = p.id and e.kind = 'payment'
+          where p.state in ('succeeded', 'partially_refunded', 'refunded') group by p.id having count(e.id) <> 1`,
+  },
+  {
+    check: 'an unpaid payment has no payment entry',
+    sql: `select p.id from payments p join journal_entries e on e.payment_id = p.id and e.kind = 'payment'
+          where p.state in ('pending', 'failed', 'expired', 'cancelled')`,
+  },
+  {
+    check: 'refunded amount equals the sum of succeeded refunds',
+    sql: `select p.id from payments p left join (select payment_id, sum(amount_minor) s from refunds where state = 'succeeded' group by payment_id) r on r.payment_id = p.id
+          where p.refunded_minor <> coalesce(r.s, 0)`,
+  },
+  {
+    check: 'each succeeded refund has one refund entry',
+    sql: `select r.id from refunds r left join journal_entries e on e.refund_id = r.id and e.kind = 'refund'
+          where r.state = 'succeeded' group by r.id having count(e.id) <> 1`,
+  },
+  {
+    check: 'each succeeded payout has one payout entry',
+    sql: `select po.id from payouts po left join journal_entries e on e.payout_id = po.id and e.kind = 'payout'
+          where po.state = 'succeeded' group by po.id having count(e.id) <> 1`,
+  },
+];
+
+export async function verifyLedger(q: Queryable): Promise<Violation[]> {
+  const out: Violation[] = [];
+  for (const c of CHECKS) {
+    const rows = await q.query(c.sql);
+    if (rows.length) out.push({ check: c.check, ids: rows.map((r) => String(r.id)) });
+  }
+  return out;
+}

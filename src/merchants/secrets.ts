@@ -1,0 +1,56 @@
+// Secrets: what the gateway only verifies is stored as a SHA-256 (the secrets are random and
+// long, so a slow hash adds nothing); what a protocol needs in plain is sealed with
+// AES-256-GCM under PAYGATE_SECRET_KEY. Comparisons are constant-time.
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+export function sha256Hex(s: string): string {
+  return createHash('sha256').update(s, 'utf8').digest('hex');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  // Hash both sides first so the lengths match and nothing leaks through early exits.
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export function randomSecret(bytes = 24): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export class Sealer {
+  constructor(private readonly key: Buffer) {
+    if (key.length !== 32) throw new Error('secret key must be 32 bytes');
+  }
+  seal(plain: string): string {
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', this.key, iv);
+    const body = Buffer.concat([c.update(plain, 'utf8'), c.final()]);
+    return ['v1', iv.toString('base64url'), c.getAuthTag().toString('base64url'), body.toString('base64url')].join('.');
+  }
+  open(sealed: string): string {
+    const [v, iv, tag, body] = sealed.split('.');
+    if (v !== 'v1' || !iv || !tag || body === undefined) throw new Error('bad sealed secret');
+    const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+    d.setAuthTag(Buffer.from(tag, 'base64url'));
+    return Buffer.concat([d.update(Buffer.from(body, 'base64url')), d.final()]).toString('utf8');
+  }
+  /** A key for one purpose (JWT signing, CSRF tokens) derived from the master key. */
+  derive(purpose: string): Buffer {
+    return createHmac('sha256', this.key).update('paygate:' + purpose).digest();
+  }
+}
+
+/** PINs are short: a salted scrypt, so a database dump does not give them away. */
+export function hashPin(pin: string): string {
+  const salt = randomBytes(16);
+  const h = scryptSync(pin, salt, 32, { N: 1024, r: 8, p: 1 });
+  return `s1$${salt.toString('base64url')}$${h.toString('base64url')}`;
+}
+
+export function verifyPin(pin: string, stored: string): boolean {
+  const [v, salt, hash] = stored.split('$');
+  if (v !== 's1' || !salt || !hash) return false;
+  const h = scryptSync(pin, Buffer.from(salt, 'base64url'), 32, { N: 1024, r: 8, p: 1 });
+  return timingSafeEqual(h, Buffer.from(hash, 'base64url'));
+}

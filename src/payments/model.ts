@@ -1,0 +1,134 @@
+import type { Currency } from '../money/index.ts';
+import type { PaymentState, PayoutState } from './states.ts';
+
+export type Rail = 'wallet' | 'mobile-money' | 'card';
+
+export interface PaymentRecord {
+  id: string;
+  merchant_id: string;
+  dialect: string;
+  rail: Rail;
+  merchant_ref: string | null;
+  public_ref: string;
+  token: string;
+  state: PaymentState;
+  failure_code: string | null;
+  amount_minor: bigint;
+  surcharge_minor: bigint;
+  fee_minor: bigint;
+  refunded_minor: bigint;
+  currency: Currency;
+  description: string | null;
+  payer_account_id: string | null;
+  payer_name: string | null;
+  callback_url: string | null;
+  details: Record<string, any>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+  expires_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface RefundRecord {
+  id: string;
+  payment_id: string;
+  merchant_id: string;
+  merchant_ref: string | null;
+  amount_minor: bigint;
+  currency: Currency;
+  state: 'succeeded' | 'failed';
+  failure_code: string | null;
+  reason: string | null;
+  created_at: Date;
+}
+
+export interface PayoutRecord {
+  id: string;
+  merchant_id: string;
+  dialect: string;
+  rail: Rail;
+  merchant_ref: string;
+  state: PayoutState;
+  failure_code: string | null;
+  amount_minor: bigint;
+  fee_minor: bigint;
+  currency: Currency;
+  payee_account_id: string | null;
+  payee_phone: string | null;
+  callback_url: string | null;
+  details: Record<string, any>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const str = (v: unknown) => (v == null ? null : String(v));
+
+/** Read-side invariant checks: a row that breaks them is a bug, never served. */
+export function toPayment(r: Record<string, any>): PaymentRecord {
+  const p: PaymentRecord = {
+    id: String(r.id),
+    merchant_id: String(r.merchant_id),
+    dialect: r.dialect,
+    rail: r.rail,
+    merchant_ref: r.merchant_ref,
+    public_ref: r.public_ref,
+    token: r.token,
+    state: r.state,
+    failure_code: r.failure_code,
+    amount_minor: r.amount_minor,
+    surcharge_minor: r.surcharge_minor,
+    fee_minor: r.fee_minor,
+    refunded_minor: r.refunded_minor,
+    currency: r.currency,
+    description: r.description,
+    payer_account_id: str(r.payer_account_id),
+    payer_name: r.payer_name,
+    callback_url: r.callback_url,
+    details: r.details ?? {},
+    version: Number(r.version),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    expires_at: r.expires_at,
+    completed_at: r.completed_at,
+  };
+  if (typeof p.amount_minor !== 'bigint' || p.amount_minor <= 0n) throw new Error(`invariant: payment ${p.id} amount`);
+  if (p.refunded_minor < 0n || p.refunded_minor > p.amount_minor) throw new Error(`invariant: payment ${p.id} refunded`);
+  return p;
+}
+
+export function toRefund(r: Record<string, any>): RefundRecord {
+  return {
+    id: String(r.id),
+    payment_id: String(r.payment_id),
+    merchant_id: String(r.merchant_id),
+    merchant_ref: r.merchant_ref,
+    amount_minor: r.amount_minor,
+    currency: r.currency,
+    state: r.state,
+    failure_code: r.failure_code,
+    reason: r.reason,
+    created_at: r.created_at,
+  };
+}
+
+export function toPayout(r: Record<string, any>): PayoutRecord {
+  return {
+    id: String(r.id),
+    merchant_id: String(r.merchant_id),
+    dialect: r.dialect,
+    rail: r.rail,
+    merchant_ref: r.merchant_ref,
+    state: r.state,
+    failure_code: r.failure_code,
+    amount_minor: r.amount_minor,
+    fee_minor: r.fee_minor,
+    currency: r.currency,
+    payee_account_id: str(r.payee_account_id),
+    payee_phone: r.payee_phone,
+    callback_url: r.callback_url,
+    details: r.details ?? {},
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+  };
+}

@@ -1,0 +1,450 @@
+// The payments core: the only writer of payments, refunds, payouts, their journal entries
+// and their outbox rows. Each state change is one transaction holding the new state, the
+// ledger postings and the outbox rows; the change feed hears it after the commit.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import { CoreError } from '../errors.ts';
+import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/index.ts';
+import { merchantAccount, postEntry, systemAccount } from '../ledger/ledger.ts';
+import { enqueue, type OutboxMessage } from '../delivery/outbox.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import { type Change, type ChangeFeed, FEED_CHANNEL } from './feed.ts';
+import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
+import { isPaid, type PaymentState, sourcesOf } from './states.ts';
+
+export type CallbackEvent =
+  | { kind: 'payment'; payment: PaymentRecord }
+  | { kind: 'refund'; payment: PaymentRecord; refund: RefundRecord }
+  | { kind: 'payout'; payout: PayoutRecord };
+
+/** A dialect turns core events into its own callback bodies (or none). */
+export type CallbackBuilder = (ev: CallbackEvent) => OutboxMessage | OutboxMessage[] | null;
+
+export interface CreatePaymentInput {
+  merchant_id: string;
+  dialect: string;
+  rail: Rail;
+  /** The merchant's own reference, unique per merchant and dialect; null when the dialect has none. */
+  merchant_ref: string | null;
+  amount_minor: bigint;
+  surcharge_minor?: bigint;
+  currency: Currency;
+  description?: string | null;
+  callback_url?: string | null;
+  details?: Record<string, unknown>;
+  /** Wire id to show instead of the numeric id (FlexPay orderNumber). */
+  public_ref?: string;
+  /** Lifetime of the pending payment; default per rail. */
+  ttl_ms?: number;
+  /** What must be identical for a retry to count as the same request (beyond amount and currency). */
+  fingerprint?: Record<string, unknown>;
+}
+
+export type PaySource = { kind: 'account'; account_id: string } | { kind: 'card'; details?: Record<string, unknown> };
+
+export interface RefundInput {
+  payment_id: string;
+  merchant_id: string;
+  merchant_ref?: string | null;
+  amount_minor: bigint;
+  reason?: string | null;
+}
+
+export interface PayoutInput {
+  merchant_id: string;
+  dialect: string;
+  rail: Rail;
+  merchant_ref: string;
+  payee_account_id: string;
+  amount_minor: bigint;
+  /** Charged to the merchant on top of the amount, credited to the fee account. */
+  fee_minor?: bigint;
+  currency: Currency;
+  callback_url?: string | null;
+  details?: Record<string, unknown>;
+  fingerprint?: Record<string, unknown>;
+}
+
+export interface PaymentsOptions {
+  db: Db;
+  clock: Clock;
+  feed: ChangeFeed;
+  paymentTtl_ms: Record<string, number>;
+  defaultFeeBps: number;
+}
+
+function hashRequest(obj: Record<string, unknown>): string {
+  const sorted = Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
+  const canon = JSON.stringify(sorted, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  return createHash('sha256').update(canon).digest('hex');
+}
+
+export function newToken(): string {
+  return randomBytes(18).toString('base64url');
+}
+
+const ID_RE = /^\d{1,18}$/;
+
+export class Payments {
+  private readonly builders = new Map<string, CallbackBuilder>();
+  constructor(private readonly o: PaymentsOptions) {}
+
+  registerCallbacks(dialect: string, builder: CallbackBuilder): void {
+    this.builders.set(dialect, builder);
+  }
+
+  // ---- reads -------------------------------------------------------------------------
+
+  async get(id: string, q: Queryable = this.o.db): Promise<PaymentRecord | null> {
+    if (!ID_RE.test(id)) return null;
+    const rows = await q.query('select * from payments where id = $1', [id]);
+    return rows.length ? toPayment(rows[0]!) : null;
+  }
+  async getByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PaymentRecord | null> {
+    const rows = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);
+    return rows.length ? toPayment(rows[0]!) : null;
+  }
+  async getByPublicRef(public_ref: string): Promise<PaymentRecord | null> {
+    const rows = await this.o.db.query('select * from payments where public_ref = $1', [public_ref]);
+    return rows.length ? toPayment(rows[0]!) : null;
+  }
+  async getByToken(token: string): Promise<PaymentRecord | null> {
+    const rows = await this.o.db.query('select * from payments where token = $1', [token]);
+    return rows.length ? toPayment(rows[0]!) : null;
+  }
+  async refundsOf(payment_id: string): Promise<RefundRecord[]> {
+    const rows = await this.o.db.query('select * from refunds where payment_id = $1 order by id', [payment_id]);
+    return rows.map(toRefund);
+  }
+  async getRefundByRef(merchant_id: string, merchant_ref: string): Promise<RefundRecord | null> {
+    const rows = await this.o.db.query('select * from refunds where merchant_id = $1 and merchant_ref = $2', [merchant_id, merchant_ref]);
+    return rows.length ? toRefund(rows[0]!) : null;
+  }
+  async getPayout(id: string): Promise<PayoutRecord | null> {
+    if (!ID_RE.test(id)) return null;
+    const rows = await this.o.db.query('select * from payouts where id = $1', [id]);
+    return rows.length ? toPayout(rows[0]!) : null;
+  }
+  async getPayoutByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PayoutRecord | null> {
+    const rows = await this.o.db.query('select * from payouts where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);
+    return rows.length ? toPayout(rows[0]!) : null;
+  }
+
+  // ---- create ------------------------------------------------------------------------
+
+  /** Creates a pending payment; a retry with the same merchant_ref and parameters returns the original. */
+  async create(input: CreatePaymentInput): Promise<{ payment: PaymentRecord; replayed: boolean }> {
+    assertAmount(input.amount_minor);
+    if (input.amount_minor <= 0n) throw new CoreError('invalid_request', 'amount must be greater than zero');
+    const surcharge = input.surcharge_minor ?? 0n;
+    assertAmount(surcharge);
+    if (!isCurrency(input.currency)) throw new CoreError('invalid_request', 'unknown currency');
+    const now = this.o.clock.now();
+    const ttl = input.ttl_ms ?? this.o.paymentTtl_ms[input.rail] ?? 600_000;
+    const request_hash = hashRequest({
+      rail: input.rail,
+      amount: input.amount_minor,
+      surcharge,
+      currency: input.currency,
+      description: input.description ?? null,
+      ...(input.fingerprint ?? {}),
+    });
+    const created = await this.o.db.tx(async (q) => {
+      const rows = await q.query(
+        `with n as (select nextval('payments_id_seq') as id)
+         insert into payments (id, merchant_id, dialect, rail, merchant_ref, public_ref, token, state, amount_minor, surcharge_minor,
+                               currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
+         select n.id, $1, $2, $3, $4, coalesce($5, n.id::text), $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $14, $15 from n
+         on conflict (merchant_id, dialect, merchant_ref) do nothing
+         returning *`,
+        [input.merchant_id, input.dialect, input.rail, input.merchant_ref, input.public_ref ?? null, newToken(), input.amount_minor, surcharge,
+          input.currency, input.description ?? null, input.callback_url ?? null, JSON.stringify(input.details ?? {}), request_hash, now, new Date(now.getTime() + ttl)],
+      );
+      if (rows.length) {
+        const p = toPayment(rows[0]!);
+        await this.notify(q, { type: 'payment', payment: p });
+        return { payment: p, replayed: false };
+      }
+      const existing = await q.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [input.merchant_id, input.dialect, input.merchant_ref]);
+      const p = toPayment(existing[0]!);
+      if (existing[0]!.request_hash !== request_hash) {
+        throw new CoreError('reference_conflict', 'this reference was already used with different parameters', { payment_id: p.id });
+      }
+      return { payment: p, replayed: true };
+    });
+    if (!created.replayed) this.o.feed.publish({ type: 'payment', payment: created.payment });
+    return created;
+  }
+
+  // ---- pay ---------------------------------------------------------------------------
+
+  /**
+   * Takes the money: payer (or card clearing) → merchant balance (less the merchant fee) and
+   * fee account (fee plus surcharge). Refused unless the payment is pending and unexpired;
+   * insufficient funds leaves it pending (the rail decides whether that fails the payment).
+   */
+  async pay(payment_id: string, source: PaySource, extraDetails: Record<string, unknown> = {}): Promise<PaymentRecord> {
+    const now = this.o.clock.now();
+    const out = await this.o.db.tx(async (q): Promise<{ expired: PaymentRecord } | { paid: PaymentRecord }> => {
+      const rows = await q.query('select * from payments where id = $1 for update', [payment_id]);
+      if (!rows.length) throw new CoreError('not_found', 'payment not found');
+      const p = toPayment(rows[0]!);
+      if (p.state !== 'pending') throw new CoreError('invalid_state', `payment is ${p.state}`, { state: p.state });
+      if (p.expires_at && p.expires_at <= now) {
+        return { expired: await this.transition(q, p, 'expired', 'expired', now) };
+      }
+      let sourceAccount: string;
+      let payerName: string | null = null;
+      let payerAccountId: string | null = null;
+      if (source.kind === 'account') {
+        const acct = await q.query('select id, kind, currency, name from accounts where id = $1', [source.account_id]);
+        if (!acct.length || !['wallet', 'subscriber'].includes(acct[0]!.kind)) throw new CoreError('not_found', 'payer account not found');
+        if (acct[0]!.currency !== p.currency) throw new CoreError('currency_mismatch', `payer account is in ${acct[0]!.currency}, payment in ${p.currency}`);
+        sourceAccount = String(acct[0]!.id);
+        payerName = acct[0]!.name;
+        payerAccountId = sourceAccount;
+      } else {
+        sourceAccount = await systemAccount(q, 'card_clearing', p.currency);
+      }
+      const feeBps = await this.feeBps(q, p.merchant_id, p.rail);
+      const fee = applyRateBps(p.amount_minor, BigInt(feeBps));
+      const merchant = await merchantAccount(q, p.merchant_id, p.currency);
+      const fees = await systemAccount(q, 'fees', p.currency);
+      await postEntry(q, {
+        kind: 'payment',
+        payment_id: p.id,
+        created_at: now,
+        postings: [
+          { account_id: sourceAccount, currency: p.currency, amount_minor: -(p.amount_minor + p.surcharge_minor) },
+          { account_id: merchant, currency: p.currency, amount_minor: p.amount_minor - fee },
+          { account_id: fees, currency: p.currency, amount_minor: fee + p.surcharge_minor },
+        ],
+      });
+      const details = { ...extraDetails, ...(source.kind === 'card' ? source.details ?? {} : {}) };
+      const upd = await q.query(
+        `update payments set state = 'succeeded', fee_minor = $2, payer_account_id = $3, payer_name = $4, completed_at = $5, updated_at = $5,
+                details = details || $6::jsonb, version = version + 1
+          where id = $1 and state = 'pending' returning *`,
+        [p.id, fee, payerAccountId, payerName, now, JSON.stringify(details)],
+      );
+      const paid = toPayment(upd[0]!);
+      await this.afterChange(q, { kind: 'payment', payment: paid }, now);
+      return { paid };
+    });
+    if ('expired' in out) {
+      this.o.feed.publish({ type: 'payment', payment: out.expired });
+      throw new CoreError('expired', 'payment has expired');
+    }
+    this.o.feed.publish({ type: 'payment', payment: out.paid });
+    return out.paid;
+  }
+
+  /** Ends a pending payment without money moving: declined, cancelled, expired. */
+  async fail(payment_id: string, to: 'failed' | 'cancelled' | 'expired', failure_code: string): Promise<PaymentRecord> {
+    const now = this.o.clock.now();
+    const p = await this.o.db.tx(async (q) => {
+      const rows = await q.query('select * from payments where id = $1 for update', [payment_id]);
+      if (!rows.length) throw new CoreError('not_found', 'payment not found');
+      const cur = toPayment(rows[0]!);
+      if (cur.state === to && cur.failure_code === failure_code) return null; // idempotent
+      if (cur.state !== 'pending') throw new CoreError('invalid_state', `payment is ${cur.state}`, { state: cur.state });
+      return this.transition(q, cur, to, failure_code, now);
+    });
+    if (p === null) return (await this.get(payment_id))!;
+    this.o.feed.publish({ type: 'payment', payment: p });
+    return p;
+  }
+
+  private async transition(q: Queryable, p: PaymentRecord, to: PaymentState, failure_code: string | null, now: Date): Promise<PaymentRecord> {
+    const upd = await q.query(
+      `update payments set state = $2, failure_code = $3, updated_at = $4, completed_at = $4, version = version + 1
+        where id = $1 and state = any($5::text[]) returning *`,
+      [p.id, to, failure_code, now, sourcesOf(to)],
+    );
+    if (!upd.length) throw new CoreError('invalid_state', `payment cannot go from ${p.state} to ${to}`);
+    const next = toPayment(upd[0]!);
+    await this.afterChange(q, { kind: 'payment', payment: next }, now);
+    return next;
+  }
+
+  /** Expires pending payments whose time is up; several nodes may run it at once (SKIP LOCKED). */
+  async expireDue(limit = 200): Promise<number> {
+    const now = this.o.clock.now();
+    const expired = await this.o.db.tx(async (q) => {
+      const rows = await q.query(
+        `update payments set state = 'expired', failure_code = 'expired', updated_at = $1, completed_at = $1, version = version + 1
+          where id in (select id from payments where state = 'pending' and expires_at <= $1 order by expires_at limit $2 for update skip locked)
+          returning *`,
+        [now, limit],
+      );
+      const ps = rows.map(toPayment);
+      for (const p of ps) await this.afterChange(q, { kind: 'payment', payment: p }, now);
+      return ps;
+    });
+    for (const p of expired) this.o.feed.publish({ type: 'payment', payment: p });
+    return expired.length;
+  }
+
+  // ---- refunds -----------------------------------------------------------------------
+
+  /**
+   * Gives back part or all of a paid payment, from the merchant's balance to where the money
+   * came from. The payment row is locked, so concurrent refunds never exceed the amount.
+   */
+  async refund(input: RefundInput): Promise<{ refund: RefundRecord; payment: PaymentRecord; replayed: boolean }> {
+    assertAmount(input.amount_minor);
+    if (input.amount_minor <= 0n) throw new CoreError('invalid_request', 'refund amount must be greater than zero');
+    const now = this.o.clock.now();
+    const request_hash = hashRequest({ payment_id: input.payment_id, amount: input.amount_minor });
+    const out = await this.o.db.tx(async (q) => {
+      const rows = await q.query('select * from payments where id = $1 and merchant_id = $2 for update', [input.payment_id, input.merchant_id]);
+      if (!rows.length) throw new CoreError('not_found', 'payment not found');
+      const p = toPayment(rows[0]!);
+      if (input.merchant_ref) {
+        const prev = await q.query('select * from refunds where merchant_id = $1 and merchant_ref = $2', [input.merchant_id, input.merchant_ref]);
+        if (prev.length) {
+          if (prev[0]!.request_hash !== request_hash) throw new CoreError('reference_conflict', 'this refund reference was already used with different parameters');
+          return { refund: toRefund(prev[0]!), payment: p, replayed: true };
+        }
+      }
+      if (!isPaid(p.state)) throw new CoreError('invalid_state', `payment is ${p.state}`, { state: p.state });
+      const refunded = p.refunded_minor + input.amount_minor;
+      if (refunded > p.amount_minor) {
+        throw new CoreError('refund_exceeds_payment', 'refunds would exceed the amount paid', { refundable_minor: String(p.amount_minor - p.refunded_minor) });
+      }
+      const [r] = await q.query(
+        `insert into refunds (payment_id, merchant_id, merchant_ref, amount_minor, currency, state, reason, request_hash, created_at)
+         values ($1, $2, $3, $4, $5, 'succeeded', $6, $7, $8) returning *`,
+        [p.id, p.merchant_id, input.merchant_ref ?? null, input.amount_minor, p.currency, input.reason ?? null, request_hash, now],
+      );
+      const refund = toRefund(r!);
+      const merchant = await merchantAccount(q, p.merchant_id, p.currency);
+      const back = p.payer_account_id ?? (await systemAccount(q, 'card_clearing', p.currency));
+      await postEntry(q, {
+        kind: 'refund',
+        payment_id: p.id,
+        refund_id: refund.id,
+        created_at: now,
+        postings: [
+          { account_id: merchant, currency: p.currency, amount_minor: -input.amount_minor },
+          { account_id: back, currency: p.currency, amount_minor: input.amount_minor },
+        ],
+      });
+      const to: PaymentState = refunded === p.amount_minor ? 'refunded' : 'partially_refunded';
+      const upd = await q.query(
+        `update payments set refunded_minor = $2, state = $3, updated_at = $4, version = version + 1
+          where id = $1 and state = any($5::text[]) returning *`,
+        [p.id, refunded, to, now, sourcesOf(to)],
+      );
+      if (!upd.length) throw new CoreError('invalid_state', `payment cannot go from ${p.state} to ${to}`);
+      const payment = toPayment(upd[0]!);
+      await this.afterChange(q, { kind: 'refund', payment, refund }, now);
+      return { refund, payment, replayed: false };
+    });
+    if (!out.replayed) this.o.feed.publish({ type: 'payment', payment: out.payment });
+    return out;
+  }
+
+  // ---- payouts -----------------------------------------------------------------------
+
+  /**
+   * Pays out from the merchant's balance to a payer account, synchronously. A short balance
+   * records a failed payout (the reference is used; a retry answers the same).
+   */
+  async payout(input: PayoutInput): Promise<{ payout: PayoutRecord; replayed: boolean }> {
+    assertAmount(input.amount_minor);
+    if (input.amount_minor <= 0n) throw new CoreError('invalid_request', 'payout amount must be greater than zero');
+    const fee = input.fee_minor ?? 0n;
+    assertAmount(fee);
+    const now = this.o.clock.now();
+    const request_hash = hashRequest({ payee: input.payee_account_id, amount: input.amount_minor, fee, currency: input.currency, ...(input.fingerprint ?? {}) });
+    const out = await this.o.db.tx(async (q) => {
+      const payee = await q.query('select id, kind, currency, phone from accounts where id = $1', [input.payee_account_id]);
+      if (!payee.length || !['wallet', 'subscriber'].includes(payee[0]!.kind)) throw new CoreError('not_found', 'payee account not found');
+      if (payee[0]!.currency !== input.currency) throw new CoreError('currency_mismatch', 'payee account currency differs');
+      const merchant = await merchantAccount(q, input.merchant_id, input.currency);
+      // Lock the merchant balance first: the decision below must hold until commit.
+      const [bal] = await q.query<{ balance_minor: bigint }>('select balance_minor from accounts where id = $1 for update', [merchant]);
+      const enough = bal!.balance_minor >= input.amount_minor + fee;
+      const ins = await q.query(
+        `insert into payouts (id, merchant_id, dialect, rail, merchant_ref, state, failure_code, amount_minor, fee_minor, currency,
+                              payee_account_id, payee_phone, callback_url, details, request_hash, created_at, updated_at)
+         values (nextval('payouts_id_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15)
+         on conflict (merchant_id, dialect, merchant_ref) do nothing returning *`,
+        [input.merchant_id, input.dialect, input.rail, input.merchant_ref, enough ? 'succeeded' : 'failed', enough ? null : 'insufficient_funds',
+          input.amount_minor, fee, input.currency, input.payee_account_id, payee[0]!.phone, input.callback_url ?? null,
+          JSON.stringify(input.details ?? {}), request_hash, now],
+      );
+      if (!ins.length) {
+        const prev = await q.query('select * from payouts where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [input.merchant_id, input.dialect, input.merchant_ref]);
+        if (prev[0]!.request_hash !== request_hash) throw new CoreError('reference_conflict', 'this reference was already used with different parameters');
+        return { payout: toPayout(prev[0]!), replayed: true };
+      }
+      const payout = toPayout(ins[0]!);
+      if (enough) {
+        const fees = await systemAccount(q, 'fees', input.currency);
+        await postEntry(q, {
+          kind: 'payout',
+          payout_id: payout.id,
+          created_at: now,
+          postings: [
+            { account_id: merchant, currency: input.currency, amount_minor: -(input.amount_minor + fee) },
+            { account_id: input.payee_account_id, currency: input.currency, amount_minor: input.amount_minor },
+            { account_id: fees, currency: input.currency, amount_minor: fee },
+          ],
+        });
+      }
+      await this.afterChange(q, { kind: 'payout', payout }, now);
+      return { payout, replayed: false };
+    });
+    if (!out.replayed) this.o.feed.publish({ type: 'payout', payout: out.payout });
+    return out;
+  }
+
+  // ---- internals ---------------------------------------------------------------------
+
+  private async feeBps(q: Queryable, merchant_id: string, rail: Rail): Promise<number> {
+    const rows = await q.query<{ rate_bps: number }>('select rate_bps from merchant_fees where merchant_id = $1 and rail = $2', [merchant_id, rail]);
+    return rows.length ? rows[0]!.rate_bps : this.o.defaultFeeBps;
+  }
+
+  /** Outbox rows and the cross-node notification, inside the transaction of the change. */
+  private async afterChange(q: Queryable, ev: CallbackEvent, now: Date): Promise<void> {
+    const dialect = ev.kind === 'payout' ? ev.payout.dialect : ev.payment.dialect;
+    const builder = this.builders.get(dialect);
+    const built = builder ? builder(ev) : null;
+    const msgs = built === null ? [] : Array.isArray(built) ? built : [built];
+    const merchant_id = ev.kind === 'payout' ? ev.payout.merchant_id : ev.payment.merchant_id;
+    for (const m of msgs) {
+      await enqueue(q, merchant_id, m, {
+        payment_id: ev.kind === 'payout' ? undefined : ev.payment.id,
+        refund_id: ev.kind === 'refund' ? ev.refund.id : undefined,
+        payout_id: ev.kind === 'payout' ? ev.payout.id : undefined,
+      }, now);
+    }
+    await this.notify(q, ev.kind === 'payout' ? { type: 'payout', payout: ev.payout } : { type: 'payment', payment: ev.payment });
+  }
+
+  private async notify(q: Queryable, c: Change): Promise<void> {
+    const payload = c.type === 'payment' ? { t: 'payment', id: c.payment.id, v: c.payment.version } : { t: 'payout', id: c.payout.id };
+    await q.query('select pg_notify($1, $2)', [FEED_CHANNEL, JSON.stringify(payload)]);
+  }
+
+  /** Credits a payer account from the float (demo data, operator top-ups). */
+  async fund(account_id: string, amount_minor: bigint, currency: Currency): Promise<void> {
+    assertAmount(amount_minor);
+    if (amount_minor === 0n) return;
+    const now = this.o.clock.now();
+    await this.o.db.tx(async (q) => {
+      const float = await systemAccount(q, 'float', currency);
+      await postEntry(q, {
+        kind: 'funding',
+        created_at: now,
+        postings: [
+          { account_id: float, currency, amount_minor: -amount_minor },
+          { account_id, currency, amount_minor },
+        ],
+      });
+    });
+  }
+}

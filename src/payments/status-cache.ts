@@ -1,0 +1,72 @@
+// Status reads (clients poll every 100 ms) are answered from memory. The cache follows the
+// change feed; a miss reads the database once. Other nodes' changes arrive by NOTIFY.
+import type { ChangeFeed } from './feed.ts';
+import type { PaymentRecord } from './model.ts';
+import type { Payments } from './service.ts';
+
+/** Bound on cached payments; the oldest entries go first past it. */
+export const STATUS_CACHE_MAX_ENTRIES = 200_000;
+
+export class StatusCache {
+  private readonly byId = new Map<string, PaymentRecord>();
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly payments: Payments, feed: ChangeFeed) {
+    this.unsubscribe = feed.subscribe((c) => {
+      if (c.type === 'payment') this.put(c.payment);
+    });
+  }
+
+  /** Keeps the newest version only; wakes long-pollers. */
+  put(p: PaymentRecord): void {
+    const cur = this.byId.get(p.id);
+    if (cur && cur.version >= p.version) return;
+    if (!cur && this.byId.size >= STATUS_CACHE_MAX_ENTRIES) {
+      const oldest = this.byId.keys().next().value;
+      if (oldest !== undefined) this.byId.delete(oldest);
+    }
+    this.byId.set(p.id, p);
+    const ws = this.waiters.get(p.id);
+    if (ws) {
+      this.waiters.delete(p.id);
+      for (const w of ws) w();
+    }
+  }
+
+  peek(id: string): PaymentRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  async get(id: string): Promise<PaymentRecord | null> {
+    const hit = this.byId.get(id);
+    if (hit) return hit;
+    const p = await this.payments.get(id);
+    if (p) this.put(p);
+    return p;
+  }
+
+  /** Resolves when the payment's version passes `version` or after timeout_ms. */
+  async waitForChange(id: string, version: number, timeout_ms: number): Promise<PaymentRecord | null> {
+    const cur = await this.get(id);
+    if (!cur || cur.version > version || timeout_ms <= 0) return cur;
+    await new Promise<void>((resolve) => {
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        set!.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeout_ms);
+      set.add(done);
+    });
+    return this.byId.get(id) ?? cur;
+  }
+
+  close(): void {
+    this.unsubscribe();
+    for (const ws of this.waiters.values()) for (const w of ws) w();
+    this.waiters.clear();
+  }
+}

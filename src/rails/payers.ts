@@ -1,0 +1,125 @@
+// Payers: wallets (e-wallet rail) and mobile-money subscribers. Both have a phone, a name,
+// a PIN and a balance account; wrong PINs count toward a lockout.
+import type { Clock } from '../clock.ts';
+import { CoreError } from '../errors.ts';
+import { getAccount, type AccountRow, toAccount } from '../ledger/ledger.ts';
+import { hashPin, verifyPin } from '../merchants/secrets.ts';
+import { type Currency, isCurrency, parseAmount } from '../money/index.ts';
+import type { Payments } from '../payments/service.ts';
+import type { Db } from '../store/db.ts';
+
+export type PayerKind = 'wallet' | 'subscriber';
+
+/** Wrong PINs in a row before the account locks, and for how long. */
+export const PIN_MAX_FAILURES = 5;
+export const PIN_LOCK_MS = 15 * 60_000;
+export const PAYER_NAME_MAX = 100;
+
+/** Digits only, country code first, no '+': "250788123456". */
+export function normalizePhone(input: unknown): string | null {
+  if (typeof input !== 'string' && typeof input !== 'number') return null;
+  const s = String(input).trim().replace(/^\+/, '');
+  return /^[1-9]\d{7,14}$/.test(s) ? s : null;
+}
+
+/** Mobile network from the number's prefix (Rwanda and DR Congo operators). */
+export function networkOf(phone: string): string | null {
+  const prefixes: [string, string][] = [
+    ['25078', 'MTN'], ['25079', 'MTN'], ['25072', 'AIRTEL'], ['25073', 'AIRTEL'],
+    ['24381', 'VODACOM'], ['24382', 'VODACOM'], ['24383', 'VODACOM'], ['24384', 'ORANGE'], ['24385', 'ORANGE'], ['24389', 'ORANGE'],
+    ['24397', 'AIRTEL'], ['24399', 'AIRTEL'], ['24390', 'AFRICELL'],
+    ['509', 'DIGICEL'], ['855', 'KH'],
+  ];
+  for (const [p, n] of prefixes) if (phone.startsWith(p)) return n;
+  return null;
+}
+
+export interface NewPayer {
+  name: unknown;
+  phone: unknown;
+  pin: unknown;
+  currency: unknown;
+  balance?: unknown;
+}
+
+export class Payers {
+  constructor(private readonly db: Db, private readonly payments: Payments, private readonly clock: Clock) {}
+
+  async create(kind: PayerKind, input: NewPayer): Promise<AccountRow> {
+    const name = typeof input.name === 'string' ? input.name.trim() : '';
+    if (!name || name.length > PAYER_NAME_MAX) throw new CoreError('invalid_request', `name must be 1–${PAYER_NAME_MAX} characters`);
+    const phone = normalizePhone(input.phone);
+    if (!phone) throw new CoreError('invalid_request', 'phone must be 8–15 digits with the country code, e.g. 250788123456');
+    if (typeof input.pin !== 'string' || !/^\d{4,6}$/.test(input.pin)) throw new CoreError('invalid_request', 'pin must be 4 to 6 digits');
+    if (!isCurrency(input.currency)) throw new CoreError('invalid_request', 'currency must be a known ISO 4217 code');
+    const currency: Currency = input.currency;
+    let balance = 0n;
+    try {
+      balance = input.balance === undefined || input.balance === null ? 0n : parseAmount(input.balance, currency);
+    } catch (e) {
+      throw new CoreError('invalid_request', `balance: ${(e as Error).message}`);
+    }
+    const network = kind === 'subscriber' ? networkOf(phone) : null;
+    const rows = await this.db.query(
+      `insert into accounts (kind, currency, name, phone, network, pin_hash) values ($1, $2, $3, $4, $5, $6)
+       on conflict do nothing returning *`,
+      [kind, currency, name, phone, network, hashPin(input.pin)],
+    );
+    if (!rows.length) throw new CoreError('reference_conflict', `a ${kind} with this phone and currency already exists`);
+    const acct = toAccount(rows[0]!);
+    if (balance > 0n) await this.payments.fund(acct.id, balance, currency);
+    return (await getAccount(this.db, acct.id))!;
+  }
+
+  async byPhone(kind: PayerKind, phone: string, currency?: Currency): Promise<AccountRow[]> {
+    const p = normalizePhone(phone);
+    if (!p) return [];
+    const rows = await this.db.query(
+      `select * from accounts where kind = $1 and phone = $2 and ($3::text is null or currency = $3) order by id`,
+      [kind, p, currency ?? null],
+    );
+    return rows.map(toAccount);
+  }
+
+  get(id: string): Promise<AccountRow | null> {
+    return getAccount(this.db, id);
+  }
+
+  /**
+   * Checks a payer's PIN. Every account with this phone shares the PIN state of the given
+   * account only; a wrong PIN counts, PIN_MAX_FAILURES in a row lock it for PIN_LOCK_MS.
+   */
+  async checkPin(account_id: string, pin: unknown): Promise<void> {
+    const rows = await this.db.query('select pin_hash, pin_failures, locked_until from accounts where id = $1', [account_id]);
+    if (!rows.length || !rows[0]!.pin_hash) throw new CoreError('not_found', 'account not found');
+    const now = this.clock.now();
+    const r = rows[0]!;
+    if (r.locked_until && new Date(r.locked_until) > now) {
+      throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(r.locked_until).toISOString() });
+    }
+    const ok = typeof pin === 'string' && pin.length <= 12 && verifyPin(pin, r.pin_hash);
+    if (ok) {
+      if (r.pin_failures !== 0) await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1', [account_id]);
+      return;
+    }
+    const [u] = await this.db.query(
+      `update accounts set pin_failures = pin_failures + 1,
+              locked_until = case when pin_failures + 1 >= $2 then $3::timestamptz else locked_until end
+        where id = $1 returning pin_failures`,
+      [account_id, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS)],
+    );
+    const left = Math.max(0, PIN_MAX_FAILURES - Number(u!.pin_failures));
+    if (left === 0) throw new CoreError('locked', 'too many wrong PINs: the account is locked for 15 minutes');
+    throw new CoreError('unauthorized', `wrong PIN (${left} ${left === 1 ? 'try' : 'tries'} left)`, { tries_left: left });
+  }
+
+  async history(account_id: string, limit = 20): Promise<{ entry_id: string; kind: string; amount_minor: bigint; currency: string; created_at: Date; payment_id: string | null }[]> {
+    const rows = await this.db.query(
+      `select e.id, e.kind, p.amount_minor, p.currency, e.created_at, e.payment_id
+         from postings p join journal_entries e on e.id = p.entry_id
+        where p.account_id = $1 order by e.id desc limit $2`,
+      [account_id, limit],
+    );
+    return rows.map((r) => ({ entry_id: String(r.id), kind: r.kind, amount_minor: r.amount_minor, currency: r.currency, created_at: r.created_at, payment_id: r.payment_id == null ? null : String(r.payment_id) }));
+  }
+}

@@ -1,0 +1,42 @@
+// One database interface, two engines: PGlite (Postgres in WASM, in-process) and a
+// Postgres server through `pg`. Same SQL, same migrations. int8 values come back as bigint
+// on both so money never passes through a float.
+export type Row = Record<string, any>;
+
+export interface Queryable {
+  query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Db extends Queryable {
+  readonly engine: 'pglite' | 'postgres';
+  /** Runs fn in one transaction; retried on serialization failures and deadlocks. */
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to NOTIFY on a channel. Resolves once listening. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** SQLSTATEs worth one more try of the whole transaction. */
+export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+export const TX_MAX_ATTEMPTS = 5;
+
+export function sqlState(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export interface OpenOptions {
+  /** postgres://… selects the server engine. */
+  databaseUrl?: string;
+  /** PGlite data directory; undefined = in memory. */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function openDb(opts: OpenOptions): Promise<Db> {
+  if (opts.databaseUrl) {
+    const { openPg } = await import('./pg.ts');
+    return openPg(opts.databaseUrl, opts.poolSize);
+  }
+  const { openPglite } = await import('./pglite.ts');
+  return openPglite(opts.dataDir);
+}
