@@ -8,6 +8,7 @@ import kesspay from './dialects/kesspay/index.ts';
 import intouchpay from './dialects/intouchpay/index.ts';
 import flexpay from './dialects/flexpay/index.ts';
 import wallet from './rails/wallet/index.ts';
+import walletCodes from './rails/wallet/codes-routes.ts';
 import mobileMoney from './rails/mobile-money/index.ts';
 import card from './rails/card/index.ts';
 
@@ -17,4 +18,4 @@ export interface GatewayModule {
   register(app: FastifyInstance, ctx: GatewayContext): Promise<void>;
 }
 
-export const MODULES: GatewayModule[] = [admin, ibous, kesspay, intouchpay, flexpay, wallet, mobileMoney, card];
+export const MODULES: GatewayModule[] = [admin, ibous, kesspay, intouchpay, flexpay, wallet, walletCodes, mobileMoney, card];
