@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startGateway, type TestGateway } from '../../test/harness.ts';
+
+describe('operator API', () => {
+  let t: TestGateway;
+  before(async () => { t = await startGateway(); });
+  after(async () => { await t.close(); });
+
+  test('refuses requests without the operator token', async () => {
+    const res = await fetch(t.url + '/admin/merchants');
+    assert.equal(res.status, 401);
+    const wrong = await fetch(t.url + '/admin/merchants', { headers: { authorization: 'Bearer nope' } });
+    assert.equal(wrong.status, 401);
+  });
+
+  test('creates a merchant with credentials for every dialect', async () => {
+    const r = await t.admin('POST', '/admin/merchants', { name: 'Zando' });
+    assert.equal(r.status, 201);
+    assert.match(r.body.id, /^\d+$/);
+    assert.equal(r.body.name, 'Zando');
+    const c = r.body.credentials;
+    assert.ok(c.ibous.api_key && c.ibous.api_secret);
+    assert.ok(c.kesspay.user && c.kesspay.password && /^\d+$/.test(c.kesspay.store_id));
+    assert.ok(c.intouchpay.username && c.intouchpay.accountno && c.intouchpay.partner_password);
+    assert.ok(c.flexpay.merchant && c.flexpay.token);
+    const got = await t.admin('GET', `/admin/merchants/${r.body.id}`);
+    assert.equal(got.status, 200);
+    assert.equal(got.body.name, 'Zando');
+    assert.equal(JSON.stringify(got.body).includes(c.ibous.api_secret), false, 'secrets are not readable back');
+    // Verify-only secrets are stored hashed, protocol secrets sealed: none in plain in the database.
+    const dump = JSON.stringify(await t.db.query('select * from merchant_credentials'), (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+    for (const s of [c.ibous.api_secret, c.kesspay.password, c.intouchpay.partner_password, c.flexpay.token]) assert.equal(dump.includes(s), false);
+  });
+
+  test('rejects bad merchant input with a clear 400', async () => {
+    for (const body of [{}, { name: '' }, { name: 'x'.repeat(201) }, { name: 42 }]) {
+      const r = await t.admin('POST', '/admin/merchants', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.equal(r.body.error.code, 'invalid_request');
+    }
+  });
+
+  test('creates wallets and subscribers with an exact balance', async () => {
+    const w = await t.admin('POST', '/admin/wallets', { name: 'Ana', phone: '+50937111111', pin: '4321', currency: 'HTG', balance: '1500.25' });
+    assert.equal(w.status, 201);
+    assert.equal(w.body.balance, '1500.25');
+    assert.equal(w.body.balance_minor, '150025');
+    assert.equal(w.body.phone, '50937111111');
+    const s = await t.admin('POST', '/admin/subscribers', { name: 'Jean', phone: '250788000001', pin: '1234', currency: 'RWF', balance: '1000' });
+    assert.equal(s.status, 201);
+    assert.equal(s.body.network, 'MTN');
+    assert.equal(s.body.balance, '1000');
+    const dup = await t.admin('POST', '/admin/wallets', { name: 'Ana', phone: '50937111111', pin: '4321', currency: 'HTG' });
+    assert.equal(dup.status, 409);
+    for (const bad of [
+      { name: 'A', phone: 'abc', pin: '1234', currency: 'HTG' },
+      { name: 'A', phone: '50937111112', pin: '12', currency: 'HTG' },
+      { name: 'A', phone: '50937111112', pin: '1234', currency: 'XXX' },
+      { name: 'A', phone: '50937111112', pin: '1234', currency: 'HTG', balance: '1.001' },
+      { name: 'A', phone: '50937111112', pin: '1234', currency: 'HTG', balance: '-5' },
+    ]) {
+      const r = await t.admin('POST', '/admin/wallets', bad);
+      assert.equal(r.status, 400, JSON.stringify(bad));
+    }
+    const acct = await t.admin('GET', `/admin/accounts/${w.body.id}`);
+    assert.equal(acct.body.balance_minor, '150025');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('serves health, readiness, metrics and OpenAPI', async () => {
+    assert.equal((await fetch(t.url + '/healthz')).status, 200);
+    const ready = await (await fetch(t.url + '/readyz')).json();
+    assert.equal(ready.status, 'ready');
+    const metrics = await (await fetch(t.url + '/metrics')).text();
+    assert.match(metrics, /paygate_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/);
+    const doc = await (await fetch(t.url + '/openapi.json')).json();
+    assert.equal(doc.openapi, '3.0.3');
+    assert.ok(doc.paths['/admin/merchants']);
+    const docs = await fetch(t.url + '/docs');
+    assert.match(await docs.text(), /\/admin\/merchants/);
+  });
+
+  test('unknown routes and oversized bodies get JSON 4xx errors', async () => {
+    const r = await fetch(t.url + '/nope');
+    assert.equal(r.status, 404);
+    const big = await fetch(t.url + '/admin/merchants', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(70_000) }),
+    });
+    assert.equal(big.status, 413);
+    const badJson = await fetch(t.url + '/admin/merchants', {
+      method: 'POST',
+      headers: { authorization: 'Bearer test-admin-token', 'content-type': 'application/json' },
+      body: '{"name":',
+    });
+    assert.equal(badJson.status, 400);
+  });
+});
