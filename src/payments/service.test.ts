@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
+import { isCoreError } from '../errors.ts';
+import { startGateway, type TestGateway } from '../../test/harness.ts';
+import type { Payments } from './service.ts';
+import { PAYMENT_TRANSITIONS, type PaymentState } from './states.ts';
+
+describe('payments core', () => {
+  let t: TestGateway;
+  let p: Payments;
+  let merchant: string;
+  before(async () => {
+    t = await startGateway();
+    p = t.gw.payments;
+    merchant = (await t.createMerchant('Core Shop')).id;
+  });
+  after(async () => { await t.close(); });
+
+  let seq = 0;
+  const newPayment = (over: Partial<Parameters<Payments['create']>[0]> = {}) =>
+    p.create({ merchant_id: merchant, dialect: 'test', rail: 'wallet', merchant_ref: `ref-${++seq}`, amount_minor: 1000n, currency: 'HTG', ...over });
+
+  test('a payment moves money wallet → merchant in one balanced entry', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000001', currency: 'HTG', balance: '100' });
+    const { payment } = await newPayment({ amount_minor: 6000n });
+    assert.equal(payment.state, 'pending');
+    const paid = await p.pay(payment.id, { kind: 'account', account_id: w.id });
+    assert.equal(paid.state, 'succeeded');
+    assert.equal(paid.payer_name, 'Test Payer');
+    const acct = await t.admin('GET', `/admin/accounts/${w.id}`);
+    assert.equal(acct.body.balance_minor, '4000');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('insufficient funds leaves the payment pending and nothing moves', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000002', currency: 'HTG', balance: '5' });
+    const { payment } = await newPayment({ amount_minor: 1000n });
+    await assert.rejects(p.pay(payment.id, { kind: 'account', account_id: w.id }), (e) => isCoreError(e, 'insufficient_funds'));
+    assert.equal((await p.get(payment.id))!.state, 'pending');
+    assert.equal((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor, '500');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('200 concurrent debits against one wallet never overdraw it', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000003', currency: 'HTG', balance: '50' }); // 50 payments of 1.00
+    const created = await Promise.all(Array.from({ length: 200 }, () => newPayment({ amount_minor: 100n })));
+    const results = await Promise.allSettled(created.map(({ payment }) => p.pay(payment.id, { kind: 'account', account_id: w.id })));
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    const short = results.filter((r) => r.status === 'rejected' && isCoreError(r.reason, 'insufficient_funds')).length;
+    assert.equal(ok, 50);
+    assert.equal(short, 150);
+    assert.equal((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor, '0');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('a duplicate merchant reference under concurrency yields exactly one record', async () => {
+    const same = await Promise.allSettled(Array.from({ length: 20 }, () => newPayment({ merchant_ref: 'dup-1', amount_minor: 500n })));
+    const ok = same.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
+    assert.equal(ok.length, 20, 'identical retries all answer');
+    assert.equal(new Set(ok.map((r) => r.payment.id)).size, 1, 'with the same payment');
+    assert.equal(ok.filter((r) => !r.replayed).length, 1);
+    const mixed = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => newPayment({ merchant_ref: 'dup-2', amount_minor: BigInt(100 + i) })));
+    assert.equal(mixed.filter((r) => r.status === 'fulfilled').length, 1);
+    assert.ok(mixed.filter((r) => r.status === 'rejected').every((r) => isCoreError((r as PromiseRejectedResult).reason, 'reference_conflict')));
+    const rows = await t.db.query(`select count(*)::int as n from payments where merchant_ref in ('dup-1', 'dup-2')`);
+    assert.equal(rows[0]!.n, 2);
+  });
+
+  test('the state machine refuses every illegal transition', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000004', currency: 'HTG', balance: '1000' });
+    // Reach each state, then try every action that is not allowed from it.
+    const reach: Record<PaymentState, () => Promise<string>> = {
+      pending: async () => (await newPayment()).payment.id,
+      succeeded: async () => { const id = (await newPayment()).payment.id; await p.pay(id, { kind: 'account', account_id: w.id }); return id; },
+      partially_refunded: async () => { const id = await reach.succeeded(); await p.refund({ payment_id: id, merchant_id: merchant, amount_minor: 100n }); return id; },
+      refunded: async () => { const id = await reach.succeeded(); await p.refund({ payment_id: id, merchant_id: merchant, amount_minor: 1000n }); return id; },
+      failed: async () => { const id = (await newPayment()).payment.id; await p.fail(id, 'failed', 'declined'); return id; },
+      cancelled: async () => { const id = (await newPayment()).payment.id; await p.fail(id, 'cancelled', 'cancelled'); return id; },
+      expired: async () => { const id = (await newPayment()).payment.id; await p.fail(id, 'expired', 'expired'); return id; },
+    };
+    const actions: Record<string, { to: PaymentState; run: (id: string) => Promise<unknown> }> = {
+      pay: { to: 'succeeded', run: (id) => p.pay(id, { kind: 'account', account_id: w.id }) },
+      fail: { to: 'failed', run: (id) => p.fail(id, 'failed', 'declined-again') },
+      cancel: { to: 'cancelled', run: (id) => p.fail(id, 'cancelled', 'cancelled-again') },
+      expire: { to: 'expired', run: (id) => p.fail(id, 'expired', 'expired-again') },
+      refund: { to: 'partially_refunded', run: (id) => p.refund({ payment_id: id, merchant_id: merchant, amount_minor: 1n }) },
+    };
+    let refused = 0;
+    for (const [state, go] of Object.entries(reach) as [PaymentState, () => Promise<string>][]) {
+      for (const [name, a] of Object.entries(actions)) {
+        const allowed = PAYMENT_TRANSITIONS[state].includes(a.to) && !(name === 'refund' && state === 'refunded');
+        if (allowed) continue;
+        const id = await go();
+        const before = await p.get(id);
+        await assert.rejects(a.run(id), (e) => isCoreError(e) && ['invalid_state', 'refund_exceeds_payment'].includes(e.code), `${name} from ${state}`);
+        const afterRow = await p.get(id);
+        assert.equal(afterRow!.state, before!.state, `${name} from ${state} changed nothing`);
+        assert.equal(afterRow!.version, before!.version);
+        refused++;
+      }
+    }
+    assert.ok(refused >= 20, `checked ${refused} illegal transitions`);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('concurrent partial refunds never exceed the amount paid', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000005', currency: 'HTG', balance: '100' });
+    const { payment } = await newPayment({ amount_minor: 1000n });
+    await p.pay(payment.id, { kind: 'account', account_id: w.id });
+    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => p.refund({ payment_id: payment.id, merchant_id: merchant, merchant_ref: `r-${payment.id}-${i}`, amount_minor: 70n })));
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    assert.equal(ok, 14); // 14 × 70 = 980 ≤ 1000 < 15 × 70
+    const after = await p.get(payment.id);
+    assert.equal(after!.refunded_minor, 980n);
+    assert.equal(after!.state, 'partially_refunded');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('payouts never overdraw the merchant, and replay by reference', async () => {
+    const m2 = (await t.createMerchant('Payout Shop')).id;
+    const payer = await t.createPayer('wallet', { phone: '50930000006', currency: 'HTG', balance: '10' });
+    const sub = await t.createPayer('subscriber', { phone: '50930000007', currency: 'HTG' });
+    const { payment } = await p.create({ merchant_id: m2, dialect: 'test', rail: 'wallet', merchant_ref: 'po-fund', amount_minor: 1000n, currency: 'HTG' });
+    await p.pay(payment.id, { kind: 'account', account_id: payer.id });
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      p.payout({ merchant_id: m2, dialect: 'test', rail: 'mobile-money', merchant_ref: `po-${i}`, payee_account_id: sub.id, amount_minor: 300n, currency: 'HTG' })));
+    assert.equal(results.filter((r) => r.payout.state === 'succeeded').length, 3);
+    assert.equal(results.filter((r) => r.payout.failure_code === 'insufficient_funds').length, 7);
+    const again = await p.payout({ merchant_id: m2, dialect: 'test', rail: 'mobile-money', merchant_ref: 'po-0', payee_account_id: sub.id, amount_minor: 300n, currency: 'HTG' });
+    assert.equal(again.replayed, true);
+    await assert.rejects(p.payout({ merchant_id: m2, dialect: 'test', rail: 'mobile-money', merchant_ref: 'po-0', payee_account_id: sub.id, amount_minor: 301n, currency: 'HTG' }), (e) => isCoreError(e, 'reference_conflict'));
+    assert.equal((await t.admin('GET', `/admin/accounts/${sub.id}`)).body.balance_minor, '900');
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('pending payments expire when their time is up', async () => {
+    const { payment } = await newPayment({ ttl_ms: 60_000 });
+    t.clock.advance(61_000);
+    const w = await t.createPayer('wallet', { phone: '50930000008', currency: 'HTG', balance: '100' });
+    await assert.rejects(p.pay(payment.id, { kind: 'account', account_id: w.id }), (e) => isCoreError(e, 'expired'));
+    assert.equal((await p.get(payment.id))!.state, 'expired');
+    const { payment: other } = await newPayment({ ttl_ms: 1_000 });
+    t.clock.advance(2_000);
+    await p.expireDue();
+    assert.equal((await p.get(other.id))!.state, 'expired');
+    assert.equal((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor, '10000');
+  });
+
+  test('property: ledger invariants hold after random sequences of operations', async () => {
+    const payers = await Promise.all([1, 2, 3].map((i) => t.createPayer('wallet', { phone: `5093100000${i}`, currency: 'HTG', balance: '20' })));
+    const subs = await Promise.all([1, 2].map((i) => t.createPayer('subscriber', { phone: `5093200000${i}`, currency: 'HTG' })));
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('pay' as const), payer: fc.nat(2), amount: fc.integer({ min: 1, max: 1500 }), surcharge: fc.integer({ min: 0, max: 50 }) }),
+      fc.record({ k: fc.constant('fail' as const), amount: fc.integer({ min: 1, max: 1500 }) }),
+      fc.record({ k: fc.constant('refund' as const), pick: fc.nat(50), amount: fc.integer({ min: 1, max: 800 }) }),
+      fc.record({ k: fc.constant('payout' as const), sub: fc.nat(1), amount: fc.integer({ min: 1, max: 600 }) }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 25 }), async (ops) => {
+        run++;
+        const paid: string[] = [];
+        for (const [i, o] of ops.entries()) {
+          try {
+            if (o.k === 'pay') {
+              const { payment } = await newPayment({ amount_minor: BigInt(o.amount), surcharge_minor: BigInt(o.surcharge) });
+              await p.pay(payment.id, { kind: 'account', account_id: payers[o.payer]!.id });
+              paid.push(payment.id);
+            } else if (o.k === 'fail') {
+              const { payment } = await newPayment({ amount_minor: BigInt(o.amount) });
+              await p.fail(payment.id, 'failed', 'declined');
+            } else if (o.k === 'refund' && paid.length) {
+              await p.refund({ payment_id: paid[o.pick % paid.length]!, merchant_id: merchant, amount_minor: BigInt(o.amount) });
+            } else if (o.k === 'payout') {
+              await p.payout({ merchant_id: merchant, dialect: 'test', rail: 'mobile-money', merchant_ref: `prop-${run}-${i}`, payee_account_id: subs[o.sub]!.id, amount_minor: BigInt(o.amount), fee_minor: 1n, currency: 'HTG' });
+            }
+          } catch (e) {
+            if (!isCoreError(e)) throw e; // business refusals are fine; anything else is a bug
+          }
+        }
+        assert.deepEqual(await t.verify(), []);
+        const sums = await t.db.query(`select currency, sum(balance_minor)::text as s from accounts group by currency`);
+        for (const s of sums) assert.equal(s.s, '0', `all balances of ${s.currency} sum to zero`);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  test('verify catches a deliberately corrupted balance', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000009', currency: 'HTG', balance: '1' });
+    await t.db.query('update accounts set balance_minor = balance_minor + 1 where id = $1', [w.id]);
+    const v = await t.verify();
+    assert.equal(v.length, 1);
+    assert.equal(v[0]!.check, 'account balance equals the sum of its postings');
+    assert.deepEqual(v[0]!.ids, [w.id]);
+    await t.db.query('update accounts set balance_minor = balance_minor - 1 where id = $1', [w.id]);
+    assert.deepEqual(await t.verify(), []);
+  });
+});
