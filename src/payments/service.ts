@@ -430,6 +430,16 @@ export class Payments {
     await q.query('select pg_notify($1, $2)', [FEED_CHANNEL, JSON.stringify(payload)]);
   }
 
+  /** A merchant's available balance in a currency (0 when it never had one). */
+  async merchantBalance(merchant_id: string, currency: Currency): Promise<bigint> {
+    if (!ID_RE.test(merchant_id)) return 0n;
+    const rows = await this.o.db.query<{ balance_minor: bigint }>(
+      `select balance_minor from accounts where kind = 'merchant' and merchant_id = $1 and currency = $2`,
+      [merchant_id, currency],
+    );
+    return rows.length ? BigInt(rows[0]!.balance_minor) : 0n;
+  }
+
   /** Credits a payer account from the float (demo data, operator top-ups). */
   async fund(account_id: string, amount_minor: bigint, currency: Currency): Promise<void> {
     assertAmount(amount_minor);
