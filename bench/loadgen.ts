@@ -1,0 +1,236 @@
+// The load generator: a separate process (so it never shares an event loop with a gateway).
+// Reads a spec (JSON file given as argv[2]), runs it, prints one JSON result line on stdout.
+//
+// An "op" is a list of HTTP steps run in order (e.g. create → pay → poll until succeeded);
+// templates {{name}} in paths, headers and bodies take values from per-worker variables,
+// per-op variables (round robin), values extracted from earlier responses, {{seq}} (a unique
+// op number) and {{run}} (a run id). Each step targets a node group; nodes of a group are
+// taken in turn, so load spreads across gateways.
+//   closed mode: `connections` workers each run ops back to back for duration_s (max rate).
+//   open mode:   ops start on a fixed schedule (`rate` per second) whatever the answers; latency
+//                counts from the scheduled start, so queueing is not hidden.
+import http from 'node:http';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+export interface Step {
+  name?: string;
+  group: string;
+  method: 'GET' | 'POST';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** var name → dotted JSON path in the answer */
+  extract?: Record<string, string>;
+  /** repeat the step until the JSON path's value is one of `in` (max `tries`, 1 ms apart) */
+  until?: { path: string; in: unknown[]; tries?: number };
+  /** accepted HTTP statuses (default 2xx) */
+  ok?: number[];
+}
+
+export interface Spec {
+  mode: 'closed' | 'open';
+  duration_s: number;
+  connections: number;
+  rate?: number;
+  groups: Record<string, string[]>;
+  steps: Step[];
+  perWorker?: Record<string, string[]>;
+  perOp?: Record<string, string[]>;
+  warmup_s?: number;
+  /** stop after this many ops (seeding) */
+  maxOps?: number;
+  /** keep extracted values of these vars per op, returned as `collected` */
+  collect?: string[];
+}
+
+export interface Result {
+  ops: number;
+  errors: number;
+  seconds: number;
+  throughput: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  steps: Record<string, { count: number; p50_ms: number; p99_ms: number }>;
+  errorSamples: string[];
+  collected?: Record<string, string>[];
+}
+
+function pct(sorted: Float64Array | number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+class Lat {
+  private a = new Float64Array(1 << 16);
+  n = 0;
+  add(v: number) {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = v;
+  }
+  sorted(): Float64Array {
+    return this.a.slice(0, this.n).sort();
+  }
+}
+
+const agents = new Map<string, http.Agent>();
+function request(base: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, maxSockets: number): Promise<{ status: number; body: string }> {
+  const u = new URL(path, base);
+  let agent = agents.get(u.host);
+  if (!agent) agents.set(u.host, (agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets })));
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(30_000, () => req.destroy(new Error('timeout')));
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function fill(s: string, vars: Record<string, string>): string {
+  return s.replace(/\{\{(\w+)\}\}/g, (_m, k) => vars[k] ?? '');
+}
+
+function dig(obj: unknown, path: string): unknown {
+  let cur: any = obj;
+  for (const k of path.split('.')) {
+    if (cur == null) return undefined;
+    cur = cur[k];
+  }
+  return cur;
+}
+
+export async function run(spec: Spec): Promise<Result> {
+  const runId = Date.now().toString(36) + process.pid.toString(36);
+  const total = new Lat();
+  const stepLat = new Map<string, Lat>();
+  const errorSamples: string[] = [];
+  const collected: Record<string, string>[] = [];
+  let errors = 0;
+  let ops = 0;
+  let seq = 0;
+  const rr = new Map<string, number>();
+  const pick = (group: string) => {
+    const nodes = spec.groups[group];
+    if (!nodes?.length) throw new Error(`no nodes in group ${group}`);
+    const i = rr.get(group) ?? 0;
+    rr.set(group, i + 1);
+    return nodes[i % nodes.length]!;
+  };
+  const maxSockets = spec.connections;
+  let measuring = !(spec.warmup_s && spec.warmup_s > 0);
+
+  async function runOp(worker: number, started: number): Promise<void> {
+    const n = seq++;
+    const vars: Record<string, string> = { seq: String(n), run: runId };
+    for (const [k, list] of Object.entries(spec.perWorker ?? {})) vars[k] = list[worker % list.length]!;
+    for (const [k, list] of Object.entries(spec.perOp ?? {})) vars[k] = list[n % list.length]!;
+    const counted = measuring;
+    try {
+      for (const st of spec.steps) {
+        const base = pick(st.group);
+        const headers: Record<string, string> = {};
+        for (const [k, v] of Object.entries(st.headers ?? {})) headers[k] = fill(v, vars);
+        const body = st.body === undefined ? undefined : fill(st.body, vars);
+        const path = fill(st.path, vars);
+        const tries = st.until ? st.until.tries ?? 500 : 1;
+        const s0 = performance.now();
+        let done = false;
+        for (let t = 0; t < tries && !done; t++) {
+          if (t > 0) await new Promise((r) => setTimeout(r, 1));
+          const res = await request(base, st.method, path, headers, body, maxSockets);
+          const okStatus = st.ok ? st.ok.includes(res.status) : res.status >= 200 && res.status < 300;
+          if (!okStatus) throw new Error(`${st.name ?? st.path}: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+          let json: unknown = null;
+          if (st.extract || st.until) {
+            try {
+              json = JSON.parse(res.body);
+            } catch {
+              throw new Error(`${st.name ?? st.path}: not JSON: ${res.body.slice(0, 200)}`);
+            }
+          }
+          for (const [k, p] of Object.entries(st.extract ?? {})) {
+            const v = dig(json, p);
+            if (v === undefined || v === null) throw new Error(`${st.name ?? st.path}: no ${p} in ${res.body.slice(0, 200)}`);
+            vars[k] = String(v);
+          }
+          done = !st.until || st.until.in.includes(dig(json, st.until.path));
+        }
+        if (!done) throw new Error(`${st.name ?? st.path}: condition not met after ${tries} tries`);
+        if (counted) {
+          const key = st.name ?? st.path;
+          let l = stepLat.get(key);
+          if (!l) stepLat.set(key, (l = new Lat()));
+          l.add(performance.now() - s0);
+        }
+      }
+      if (counted) {
+        total.add(performance.now() - started);
+        ops++;
+      }
+      if (spec.collect) collected.push(Object.fromEntries(spec.collect.map((k) => [k, vars[k] ?? ''])));
+    } catch (e) {
+      if (counted) {
+        errors++;
+        if (errorSamples.length < 5) errorSamples.push((e as Error).message);
+      }
+    }
+  }
+
+  if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => (measuring = true), spec.warmup_s * 1000);
+  const t0 = performance.now();
+  const tMeasure = t0 + (spec.warmup_s ?? 0) * 1000;
+  const end = tMeasure + spec.duration_s * 1000;
+  if (spec.mode === 'closed') {
+    await Promise.all(Array.from({ length: spec.connections }, async (_, w) => {
+      while (performance.now() < end && (spec.maxOps === undefined || seq < spec.maxOps)) await runOp(w, performance.now());
+    }));
+  } else {
+    const rate = spec.rate ?? 100;
+    const inflight = new Set<Promise<void>>();
+    let i = 0;
+    while (true) {
+      const now = performance.now();
+      if (now >= end) break;
+      const due = t0 + (i / rate) * 1000;
+      if (due <= now) {
+        const p = runOp(i, due).finally(() => inflight.delete(p));
+        inflight.add(p);
+        i++;
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(5, due - now))));
+    }
+    await Promise.all(inflight);
+  }
+  const seconds = (performance.now() - tMeasure) / 1000;
+  const s = total.sorted();
+  const steps: Result['steps'] = {};
+  for (const [k, l] of stepLat) {
+    const ls = l.sorted();
+    steps[k] = { count: l.n, p50_ms: pct(ls, 50), p99_ms: pct(ls, 99) };
+  }
+  for (const a of agents.values()) a.destroy();
+  return {
+    ops, errors, seconds,
+    throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
+    p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.length ? s[s.length - 1]! : 0,
+    steps, errorSamples, ...(spec.collect ? { collected } : {}),
+  };
+}
+
+if (process.argv[2]) {
+  const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Spec;
+  const r = await run(spec);
+  process.stdout.write(JSON.stringify(r) + '\n');
+}
