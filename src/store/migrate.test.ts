@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { testDb } from '../../test/harness.ts';
+import { migrate } from './migrate.ts';
+
+test('migrations apply from empty, are recorded, and re-run as a no-op', async () => {
+  const { db, close } = await testDb();
+  try {
+    const first = await migrate(db);
+    assert.ok(first.includes('001_core'), 'core schema applied');
+    const tables = await db.query(`select table_name from information_schema.tables where table_schema = 'public' order by 1`);
+    for (const t of ['accounts', 'journal_entries', 'postings', 'payments', 'refunds', 'payouts', 'outbox', 'delivery_attempts', 'merchants', 'schema_migrations']) {
+      assert.ok(tables.some((r) => r.table_name === t), `table ${t}`);
+    }
+    const again = await migrate(db);
+    assert.deepEqual(again, []);
+    const recorded = await db.query('select version from schema_migrations order by version');
+    assert.deepEqual(recorded.map((r) => r.version), first);
+    // Concurrent starts (several nodes) apply each migration once.
+    const both = await Promise.all([migrate(db), migrate(db)]);
+    assert.deepEqual(both, [[], []]);
+  } finally {
+    await close();
+  }
+});
+
+test('int8 values come back as bigint on this engine', async () => {
+  const { db, close } = await testDb();
+  try {
+    const [r] = await db.query(`select 9007199254740993::int8 as big, 12::int4 as small`);
+    assert.equal(r!.big, 9007199254740993n);
+    assert.equal(r!.small, 12);
+  } finally {
+    await close();
+  }
+});
+
+test('the database refuses a negative payer balance even if code would allow it', async () => {
+  const { db, close } = await testDb();
+  try {
+    await migrate(db);
+    await db.query(`insert into accounts (kind, currency, name, phone) values ('wallet', 'HTG', 'x', '50930000000')`);
+    await assert.rejects(db.query(`update accounts set balance_minor = -1 where kind = 'wallet'`), (e: any) => e.code === '23514');
+  } finally {
+    await close();
+  }
+});
