@@ -60,9 +60,9 @@ export async function postEntry(q: Queryable, entry: EntryInput): Promise<string
   const ordered = [...byAccount.values()].filter((p) => p.amount_minor !== 0n).sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
   for (const p of ordered) {
     const rows = await q.query<{ balance_minor: bigint; kind: AccountKind }>(
-      `update accounts set balance_minor = balance_minor + $2
+      `update accounts set balance_minor = balance_minor + $2::bigint
         where id = $1 and currency = $3
-          and ($2 >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + $2 >= 0)
+          and ($2::bigint >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + $2::bigint >= 0)
         returning balance_minor, kind`,
       [p.account_id, p.amount_minor, p.currency],
     );
