@@ -103,7 +103,7 @@ export function payoutOrderNumber(key: Buffer, payout_id: string): string {
 }
 
 export function payoutIdOf(key: Buffer, orderNumber: string): string | null {
-  if (!isOrderNumber(orderNumber)) return null;
+  if (typeof orderNumber !== 'string' || !/^[A-Za-z0-9]{12}\d{12,18}$/.test(orderNumber)) return null;
   const id = String(BigInt(orderNumber.slice(12)));
   return payoutOrderNumber(key, id) === orderNumber ? id : null;
 }
@@ -128,7 +128,8 @@ export function paymentTransaction(p: PaymentRecord) {
     amountCustomer: formatAmount(p.amount_minor + p.surcharge_minor, p.currency, 'min1'),
     currency: p.currency,
     createdAt: flexDate(p.created_at),
-    status: p.state === 'succeeded' ? '0' : '1',
+    // "0" while the merchant keeps (some of) the money; fully refunded → "1" (see docs/flexpay.md).
+    status: p.state === 'succeeded' || p.state === 'partially_refunded' ? '0' : '1',
     state: p.state,
     reason: p.failure_code,
     channel: channelOf(p),
