@@ -68,7 +68,7 @@ header{background:#17324d;color:#fff;padding:.75rem 1rem;font-weight:700}
 /** The whole page: a header, the body, inline CSS under the nonce. */
 export function renderPage(opts: { title: string; body: RawHtml; nonce: string }): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
-    `<meta name="referrer" content="no-referrer"><title>${escapeHtml(opts.title)}</title><style nonce="${escapeHtml(opts.nonce)}">${CSS}</style></head>` +
+    `<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,"><title>${escapeHtml(opts.title)}</title><style nonce="${escapeHtml(opts.nonce)}">${CSS}</style></head>` +
     `<body><header>Paygate Wallet</header><main>${opts.body.html}</main></body></html>`;
 }
 

@@ -110,7 +110,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
         <button type="submit" name="action" value="pay" id="pay">Pay ${v.amount} ${v.currency}</button>
         <button type="submit" name="action" value="decline" id="decline" class="secondary">Decline</button>
       </form>
-      <p class="muted">Declining needs your PIN unless you are logged in.</p>`);
+      ${loggedIn ? raw('') : html`<p class="muted">Declining needs your PIN too. <a href="/wallet/">Log in</a></p>`}`);
   }
 
   function closedPage(reply: FastifyReply, v: PaymentView, status: number, text: string, ok: boolean) {

@@ -1,0 +1,256 @@
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import jsQR from 'jsqr';
+import { PNG } from 'pngjs';
+import { chromium } from 'playwright-core';
+import { startGateway, type TestGateway } from '../../../test/harness.ts';
+
+const SEED_QR = { qrcode_size: '8', amount: '60', currency: 'HTG', item: 'Coca Cola' };
+
+describe('wallet rail', () => {
+  let t: TestGateway;
+  let m: any;
+  let phoneSeq = 50938100000;
+
+  before(async () => {
+    t = await startGateway();
+    m = await t.createMerchant('Rood Jhon');
+  });
+  after(async () => { await t.close(); });
+
+  async function createQr(params: Record<string, string> = SEED_QR) {
+    const res = await fetch(`${t.url}/api/CreatePaymentQRcode`, {
+      method: 'POST',
+      headers: { 'API-TOKEN-KEY': m.credentials.ibous.api_key, 'API-TOKEN-SECRET': m.credentials.ibous.api_secret, 'content-type': 'application/json' },
+      body: JSON.stringify(params),
+    });
+    const body = await res.json() as any;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    const png = PNG.sync.read(Buffer.from(await (await fetch(body.qrcode_img)).arrayBuffer()));
+    const code = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
+    assert.ok(code);
+    return { qrcode_id: body.qrcode_id as string, url: code.data };
+  }
+  async function processStatus(qrcode_id: string) {
+    const res = await fetch(`${t.url}/api/PaymentProcess`, {
+      method: 'POST',
+      headers: { 'API-TOKEN-KEY': m.credentials.ibous.api_key, 'API-TOKEN-SECRET': m.credentials.ibous.api_secret, 'content-type': 'application/json' },
+      body: JSON.stringify({ qrcode_id }),
+    });
+    return (await res.json() as any).payment;
+  }
+  async function newWallet(name: string, balance: string, pin = '1234', currency = 'HTG') {
+    const phone = String(phoneSeq++);
+    await t.createPayer('wallet', { name, phone, pin, currency, balance });
+    return { phone, pin };
+  }
+  async function api(path: string, body?: unknown, token?: string, extra: Record<string, string> = {}) {
+    const r = await fetch(`${t.url}/wallet/api/${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...extra },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: r.status, body: await r.json() as any };
+  }
+  /** A cookie-keeping form client for the pages. */
+  function browserless() {
+    const jar = new Map<string, string>();
+    const keep = (res: Response) => {
+      for (const c of res.headers.getSetCookie()) {
+        const [kv] = c.split(';');
+        const i = kv!.indexOf('=');
+        jar.set(kv!.slice(0, i), kv!.slice(i + 1));
+      }
+    };
+    const cookie = () => [...jar].filter(([, v]) => v).map(([k, v]) => `${k}=${v}`).join('; ');
+    return {
+      jar,
+      async get(path: string) {
+        const res = await fetch(t.url + path, { headers: { cookie: cookie() }, redirect: 'manual' });
+        keep(res);
+        return { res, text: await res.text() };
+      },
+      async post(path: string, form: Record<string, string>) {
+        const res = await fetch(t.url + path, { method: 'POST', headers: { cookie: cookie(), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString(), redirect: 'manual' });
+        keep(res);
+        return { res, text: await res.text() };
+      },
+    };
+  }
+  const csrfOf = (html: string) => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+
+  test('JSON API: login, resolve, balance, history; bearer only; bad input is 4xx', async () => {
+    const w = await newWallet('Ana Api', '250.50');
+    const bad = await api('login', { phone: w.phone, pin: '9999' });
+    assert.equal(bad.status, 401);
+    assert.match(bad.body.error.message, /wrong PIN \(4 tries left\)/);
+    const unknown = await api('login', { phone: '50930000001', pin: '1234' });
+    assert.equal(unknown.status, 401);
+    assert.equal(unknown.body.error.message, 'wrong phone number or PIN');
+    assert.equal((await api('login', { phone: 'abc', pin: '1234' })).status, 400);
+    assert.equal((await api('login', { phone: w.phone })).status, 400);
+    const ok = await api('login', { phone: '+' + w.phone, pin: w.pin });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.token_type, 'Bearer');
+    assert.deepEqual(ok.body.wallets.map((x: any) => [x.currency, x.balance]), [['HTG', '250.50']]);
+    const token = ok.body.token as string;
+
+    assert.equal((await api('balance')).status, 401);
+    assert.equal((await api('balance', undefined, 'forged.token')).status, 401);
+    // The page cookie is not a credential for the API (no CSRF exposure).
+    assert.equal((await api('balance', undefined, undefined, { cookie: `pg_wallet=${token}` })).status, 401);
+    const bal = await api('balance', undefined, token);
+    assert.equal(bal.body.wallets[0].balance, '250.50');
+
+    const qr = await createQr();
+    assert.equal((await api('resolve', { qr: 'https://example.com/nothing' }, token)).status, 400);
+    assert.equal((await api('resolve', { token: 'AAAAAAAAAAAAAAAAAAAAAAAA' }, token)).status, 404);
+    const r = await api('resolve', { qr: qr.url }, token);
+    assert.equal(r.status, 200);
+    assert.deepEqual({ ...r.body, token: undefined, expires_at: undefined }, {
+      token: undefined, expires_at: undefined, payment_id: qr.qrcode_id, merchant: 'Rood Jhon', item: 'Coca Cola', amount: '60.00', amount_minor: '6000', currency: 'HTG', state: 'pending', payable: true,
+    });
+    assert.equal((await api('pay', { qr: qr.url, pin: '0000' }, token)).status, 401);
+    assert.equal((await processStatus(qr.qrcode_id)).status, '1');
+    const paid = await api('pay', { qr: qr.url, pin: w.pin }, token);
+    assert.equal(paid.status, 200);
+    assert.equal(paid.body.wallet.balance, '190.50');
+    const again = await api('pay', { qr: qr.url, pin: w.pin }, token);
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, /already been paid/);
+    const h = await api('history?limit=5', undefined, token);
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.body.items.map((i: any) => [i.kind, i.amount]), [['payment', '-60.00'], ['funding', '250.50']]);
+    assert.equal((await api('history?limit=500', undefined, token)).status, 400);
+    assert.equal((await api('history?currency=ZZZ', undefined, token)).status, 400);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('the wallet of the payment currency pays; wrong PINs lock the wallet', async () => {
+    const phone = String(phoneSeq++);
+    await t.createPayer('wallet', { name: 'Two Pockets', phone, pin: '1111', currency: 'USD', balance: '5' });
+    await t.createPayer('wallet', { name: 'Two Pockets', phone, pin: '1111', currency: 'HTG', balance: '100' });
+    const token = (await api('login', { phone, pin: '1111' })).body.token;
+    const qr = await createQr();
+    const paid = await api('pay', { qr: qr.url, pin: '1111' }, token);
+    assert.equal(paid.status, 200);
+    assert.equal(paid.body.wallet.currency, 'HTG');
+    assert.equal(paid.body.wallet.balance, '40.00');
+
+    const noEur = await createQr({ ...SEED_QR, currency: 'EUR', amount: '1' });
+    const mismatch = await api('pay', { qr: noEur.url, pin: '1111' }, token);
+    assert.equal(mismatch.status, 409);
+    assert.match(mismatch.body.error.message, /no EUR wallet/);
+
+    const w = await newWallet('Forgetful', '100', '2468');
+    const wt = (await api('login', { phone: w.phone, pin: w.pin })).body.token;
+    const qr2 = await createQr();
+    for (let i = 4; i >= 1; i--) {
+      const r = await api('pay', { qr: qr2.url, pin: '0000' }, wt);
+      assert.equal(r.status, 401);
+      assert.match(r.body.error.message, new RegExp(`${i} tr`));
+    }
+    const locked = await api('pay', { qr: qr2.url, pin: '0000' }, wt);
+    assert.equal(locked.status, 423);
+    const lockedRight = await api('pay', { qr: qr2.url, pin: w.pin }, wt);
+    assert.equal(lockedRight.status, 423, 'even the right PIN waits for the lock to pass');
+    t.clock.advance(15 * 60_000 + 1);
+    const freshToken = (await api('login', { phone: w.phone, pin: w.pin })).body.token;
+    const qr3 = await createQr();
+    assert.equal((await api('pay', { qr: qr3.url, pin: w.pin }, freshToken)).status, 200);
+    assert.equal((await processStatus(qr2.qrcode_id)).status, '3', 'qr2 expired meanwhile');
+  });
+
+  test('pages: security headers, escaping, CSRF, decline and pay by form', async () => {
+    const w = await newWallet('Page Payer', '100');
+    const hostile = await createQr({ ...SEED_QR, item: '<script>alert(1)</script>"' });
+    const b = browserless();
+    const page = await b.get(new URL(hostile.url).pathname);
+    assert.equal(page.res.status, 200);
+    const h = page.res.headers;
+    assert.match(h.get('content-security-policy')!, /default-src 'none'/);
+    assert.match(h.get('content-security-policy')!, /frame-ancestors 'none'/);
+    assert.equal(h.get('cache-control'), 'no-store');
+    assert.equal(h.get('x-frame-options'), 'DENY');
+    assert.equal(h.get('referrer-policy'), 'no-referrer');
+    assert.ok(!page.text.includes('<script>alert(1)'), 'item is escaped');
+    assert.ok(page.text.includes('&#60;script&#62;alert(1)&#60;/script&#62;&#34;'));
+    assert.ok(page.text.includes('Rood Jhon') && page.text.includes('60.00 HTG'));
+    assert.ok(page.text.length < 8_000, 'light page');
+
+    // Without the CSRF token nothing happens.
+    const forged = await b.post(new URL(hostile.url).pathname, { phone: w.phone, pin: w.pin, action: 'pay' });
+    assert.equal(forged.res.status, 403);
+    const otherBrowser = browserless();
+    const stolen = await otherBrowser.post(new URL(hostile.url).pathname, { phone: w.phone, pin: w.pin, action: 'pay', csrf: csrfOf(page.text) });
+    assert.equal(stolen.res.status, 403, 'a token only works with its own browser cookie');
+    assert.equal((await processStatus(hostile.qrcode_id)).status, '1');
+
+    // Decline needs the PIN when not logged in.
+    const noPin = await b.post(new URL(hostile.url).pathname, { phone: w.phone, pin: '', action: 'decline', csrf: csrfOf(page.text) });
+    assert.equal(noPin.res.status, 400);
+    assert.equal((await processStatus(hostile.qrcode_id)).status, '1');
+    const declined = await b.post(new URL(hostile.url).pathname, { phone: w.phone, pin: w.pin, action: 'decline', csrf: csrfOf(page.text) });
+    assert.equal(declined.res.status, 200);
+    assert.match(declined.text, /You declined this payment/);
+    assert.equal((await processStatus(hostile.qrcode_id)).status, '3');
+
+    // Pay by form; insufficient balance keeps it payable.
+    const big = await createQr({ ...SEED_QR, amount: '150' });
+    const bp = await b.get(new URL(big.url).pathname);
+    const short = await b.post(new URL(big.url).pathname, { phone: w.phone, pin: w.pin, action: 'pay', csrf: csrfOf(bp.text) });
+    assert.equal(short.res.status, 402);
+    assert.match(short.text, /Insufficient balance/);
+    assert.equal((await processStatus(big.qrcode_id)).status, '1');
+    const qr = await createQr();
+    const p = await b.get(new URL(qr.url).pathname);
+    const ok = await b.post(new URL(qr.url).pathname, { phone: w.phone, pin: w.pin, action: 'pay', csrf: csrfOf(p.text) });
+    assert.equal(ok.res.status, 200);
+    assert.match(ok.text, /Payment successful/);
+    assert.match(ok.text, /40\.00 HTG/);
+    assert.equal((await processStatus(qr.qrcode_id)).user, 'Page Payer');
+    // Paying made the browser logged in: the home page shows balance and history.
+    const home = await b.get('/wallet/');
+    assert.match(home.text, /40\.00 HTG/);
+    assert.match(home.text, /Payment/);
+    const again = await b.get(new URL(qr.url).pathname);
+    assert.match(again.text, /already been paid/);
+    assert.equal((await b.get('/wallet/pay/AAAAAAAAAAAAAAAAAAAAAAAA')).res.status, 404);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('browser: open the decoded QR URL, log in, pay, see the confirmation', async () => {
+    const w = await newWallet('Olriche Rosier', '500');
+    const qr = await createQr();
+    mkdirSync('test-artifacts', { recursive: true });
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 360, height: 740 } });
+      const errors: string[] = [];
+      page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()); });
+      // The phone's camera opens the decoded URL; phone + PIN log in and pay in one step.
+      await page.goto(qr.url);
+      assert.equal(await page.textContent('#merchant'), 'Rood Jhon');
+      assert.equal(await page.textContent('#item'), 'Coca Cola');
+      await page.fill('#phone', w.phone);
+      await page.fill('#pin', w.pin);
+      await page.screenshot({ path: 'test-artifacts/wallet-pay.png', fullPage: true });
+      await Promise.all([page.waitForSelector('#result'), page.click('#pay')]);
+      assert.equal(await page.textContent('#result'), 'Payment successful');
+      assert.match(await page.textContent('body') ?? '', /440\.00 HTG/);
+      await page.screenshot({ path: 'test-artifacts/wallet-paid.png', fullPage: true });
+      // Now logged in: the wallet home shows the balance and the payment.
+      await page.goto(t.url + '/wallet/');
+      assert.match(await page.textContent('body') ?? '', /440\.00 HTG[\s\S]*Payment[\s\S]*-60\.00 HTG/);
+      await page.goto(qr.url);
+      assert.match(await page.textContent('body') ?? '', /already been paid/);
+      assert.deepEqual(errors, [], 'no CSP violations or script errors');
+    } finally {
+      await browser.close();
+    }
+    const st = await processStatus(qr.qrcode_id);
+    assert.equal(st.status, '2');
+    assert.equal(st.user, 'Olriche Rosier');
+  });
+});
