@@ -333,7 +333,7 @@ test('card outcomes: approved, declines, expired card, processing error, 3-D Sec
     const c = await check(bad.orderNumber);
     return c.json.transaction.state === 'expired' ? c : null;
   });
-  assert.equal(ex.json.transaction.status, '1');
+  assert.equal(ex!.json.transaction.status, '1');
   assert.equal((await callbackFor(bad.orderNumber)).code, '1');
   const exPage = await openCheckout(bad.url);
   assert.match(exPage.html, /expiré/);

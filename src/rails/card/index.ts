@@ -27,7 +27,7 @@ export function checkoutUrl(ctx: GatewayContext, p: PaymentRecord, lang?: 'fr' |
 type Lang = 'fr' | 'en';
 const T = {
   fr: {
-    title: 'Paiement par carte', pay_to: 'Paiement à', amount: 'Montant à payer', number: 'Numéro de carte', expiry: "Date d'expiration (MM/AA)",
+    title: 'Paiement par carte', pay_to: 'Paiement à', amount: 'Montant à payer', number: 'Numéro de carte', expiry: 'Expiration (MM/AA)',
     cvv: 'CVV', holder: 'Nom du titulaire', pay: 'Payer', cancel: 'Annuler', accepted: 'Visa et Mastercard acceptées',
     only_brands: 'Seules les cartes Visa et Mastercard sont acceptées', bad_number: 'Numéro de carte invalide', bad_expiry: "Date d'expiration invalide",
     past_expiry: 'Cette carte est expirée', bad_cvv: 'Le CVV compte 3 ou 4 chiffres', bad_holder: 'Indiquez le nom du titulaire (60 caractères au plus)',
@@ -42,7 +42,7 @@ const T = {
     } as Record<string, string>,
   },
   en: {
-    title: 'Card payment', pay_to: 'Payment to', amount: 'Amount to pay', number: 'Card number', expiry: 'Expiry date (MM/YY)',
+    title: 'Card payment', pay_to: 'Payment to', amount: 'Amount to pay', number: 'Card number', expiry: 'Expiry (MM/YY)',
     cvv: 'CVV', holder: 'Cardholder name', pay: 'Pay', cancel: 'Cancel', accepted: 'Visa and Mastercard accepted',
     only_brands: 'Only Visa and Mastercard cards are accepted', bad_number: 'Invalid card number', bad_expiry: 'Invalid expiry date',
     past_expiry: 'This card has expired', bad_cvv: 'The CVV has 3 or 4 digits', bad_holder: "Enter the cardholder's name (at most 60 characters)",
