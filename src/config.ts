@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_RATE_LIMITS, type RateLimitConfig } from './http/rate-limit.ts';
 
 export interface Config {
   host: string;
@@ -26,6 +27,7 @@ export interface Config {
   delivery: { base_ms: number; factor: number; cap_ms: number; maxAttempts: number; timeout_ms: number; poll_ms: number };
   bodyLimit_bytes: number;
   sweep_ms: number;
+  rateLimits: RateLimitConfig;
 }
 
 export interface ConfigOverrides {
@@ -86,5 +88,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOve
     },
     bodyLimit_bytes: int(env.PAYGATE_BODY_LIMIT_BYTES, 64 * 1024),
     sweep_ms: int(env.PAYGATE_SWEEP_MS, 1_000),
+    rateLimits: {
+      ...DEFAULT_RATE_LIMITS,
+      ip_per_s: int(env.PAYGATE_RATE_IP_PER_S, DEFAULT_RATE_LIMITS.ip_per_s),
+      ip_burst: int(env.PAYGATE_RATE_IP_BURST, DEFAULT_RATE_LIMITS.ip_burst),
+      ip_auth_failures: int(env.PAYGATE_RATE_IP_AUTH_FAILURES, DEFAULT_RATE_LIMITS.ip_auth_failures),
+      credential_auth_failures: int(env.PAYGATE_RATE_CREDENTIAL_AUTH_FAILURES, DEFAULT_RATE_LIMITS.credential_auth_failures),
+    },
   };
 }

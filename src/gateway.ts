@@ -6,6 +6,7 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp } from './http/app.ts';
+import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
 import { Sealer } from './merchants/secrets.ts';
 import { ChangeFeed, FEED_CHANNEL } from './payments/feed.ts';
@@ -29,6 +30,8 @@ export interface GatewayContext {
   feed: ChangeFeed;
   dispatcher: Dispatcher;
   sealer: Sealer;
+  /** Per-IP request buckets and authentication-failure blocks (src/http/rate-limit.ts). */
+  limits: RateLimiter;
   /** Absolute base URL for links handed to merchants and payers (no trailing slash). */
   publicUrl(): string;
 }
@@ -76,6 +79,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   let baseUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const ctx: GatewayContext = {
     config, clock, log, db, payments, status, merchants, payers, feed, dispatcher, sealer,
+    limits: new RateLimiter(config.rateLimits, () => clock.now().getTime()),
     publicUrl: () => config.publicUrl ?? baseUrl,
   };
   const app = await buildApp(ctx);

@@ -87,6 +87,10 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     PAYGATE_DELIVERY_POLL_MS: '50',
     PAYGATE_DELIVERY_TIMEOUT_MS: '2000',
     PAYGATE_SWEEP_MS: '100',
+    // Tests send many bad credentials on purpose; the rate-limit test sets its own limits.
+    PAYGATE_RATE_IP_AUTH_FAILURES: '1000000',
+    PAYGATE_RATE_CREDENTIAL_AUTH_FAILURES: '1000000',
+    PAYGATE_RATE_IP_PER_S: '0',
     ...opts.env,
   };
   const config = loadConfig(env, { port: 0, host: '127.0.0.1', dataDir, databaseUrl });

@@ -31,6 +31,15 @@ export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'Paygate', version: '0.1.0', description: 'ibous, KessPay, IntouchPay and FlexPay APIs on one core, plus the operator and payer APIs.' },
+      // Security schemes routes may name in `schema.security`.
+      components: {
+        securitySchemes: {
+          operatorToken: { type: 'http', scheme: 'bearer', description: 'PAYGATE_ADMIN_TOKEN, for /admin/*' },
+          walletSession: { type: 'http', scheme: 'bearer', description: 'Wallet session from POST /wallet/api/login' },
+          kesspayToken: { type: 'http', scheme: 'bearer', description: 'JWT from the KessPay token operation' },
+          flexpayToken: { type: 'http', scheme: 'bearer', description: "The merchant's FlexPay token" },
+        },
+      },
     },
   });
 
@@ -42,6 +51,20 @@ export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: { code: 'not_found', message: `no route for ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` } });
+  });
+
+  // Rate limits (docs/reliability.md): every request takes a token from its IP's bucket; an IP
+  // that keeps failing authentication (401 answers, counted here; dialects also count failures
+  // per credential through ctx.limits) is blocked for the rest of the window.
+  const limits = ctx.limits;
+  app.addHook('onRequest', async (req, reply) => {
+    const wait_s = limits.take(req.ip) ?? limits.blocked(req.ip);
+    if (wait_s !== null) {
+      return reply.code(429).header('retry-after', String(wait_s)).send({ success: false, error: { code: 'rate_limited', message: `too many requests: retry in ${wait_s} s` } });
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (reply.statusCode === 401) limits.authFailed(req.ip);
   });
 
   await registerOps(app, ctx);

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startGateway } from '../../test/harness.ts';
+
+test('an IP that keeps failing authentication is blocked with 429 and Retry-After, until the window passes', async () => {
+  const t = await startGateway({ env: { PAYGATE_RATE_IP_AUTH_FAILURES: '5' } });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(t.url + '/admin/merchants', { headers: { authorization: 'Bearer wrong' } });
+      assert.equal(r.status, 401);
+    }
+    const blocked = await fetch(t.url + '/admin/merchants', { headers: { authorization: 'Bearer test-admin-token' } });
+    assert.equal(blocked.status, 429, 'even the right token waits: the IP is blocked');
+    assert.ok(Number(blocked.headers.get('retry-after')) > 0);
+    assert.equal((await blocked.json()).error.code, 'rate_limited');
+    t.clock.advance(61_000);
+    const ok = await fetch(t.url + '/admin/merchants', { headers: { authorization: 'Bearer test-admin-token' } });
+    assert.equal(ok.status, 200);
+  } finally {
+    await t.close();
+  }
+});
+
+test('requests past the per-IP rate get 429', async () => {
+  const t = await startGateway({ env: { PAYGATE_RATE_IP_PER_S: '1', PAYGATE_RATE_IP_BURST: '3' } });
+  try {
+    const codes: number[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await fetch(t.url + '/healthz')).status);
+    assert.deepEqual(codes, [200, 200, 200, 429, 429]);
+    t.clock.advance(2_000);
+    assert.equal((await fetch(t.url + '/healthz')).status, 200);
+  } finally {
+    await t.close();
+  }
+});

@@ -1,0 +1,82 @@
+// Rate limits: a token bucket per client IP for all traffic, and a failure counter per IP and
+// per credential that blocks brute force. Limited requests get HTTP 429 with Retry-After.
+// In memory, per node: a node's limits are its own share of the whole.
+
+export interface RateLimitConfig {
+  /** Sustained requests per second per IP (0: no limit), and the burst above it. */
+  ip_per_s: number;
+  ip_burst: number;
+  /** Authentication failures allowed per window before the IP or credential is blocked. */
+  ip_auth_failures: number;
+  credential_auth_failures: number;
+  window_ms: number;
+}
+
+export const DEFAULT_RATE_LIMITS: RateLimitConfig = {
+  ip_per_s: 5000,
+  ip_burst: 10000,
+  ip_auth_failures: 50,
+  credential_auth_failures: 10,
+  window_ms: 60_000,
+};
+
+/** Bound on tracked keys; the oldest are dropped past it (memory stays bounded under spoofed floods). */
+const MAX_KEYS = 100_000;
+
+interface Bucket { tokens: number; at_ms: number }
+interface Failures { count: number; window_start_ms: number }
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly failures = new Map<string, Failures>();
+  constructor(readonly cfg: RateLimitConfig, private readonly now_ms: () => number = Date.now) {}
+
+  /** Takes one request token for this IP; returns seconds to wait when none is left. */
+  take(ip: string): number | null {
+    if (this.cfg.ip_per_s <= 0) return null;
+    const now = this.now_ms();
+    let b = this.buckets.get(ip);
+    if (!b) {
+      if (this.buckets.size >= MAX_KEYS) this.buckets.delete(this.buckets.keys().next().value!);
+      this.buckets.set(ip, (b = { tokens: this.cfg.ip_burst, at_ms: now }));
+    }
+    b.tokens = Math.min(this.cfg.ip_burst, b.tokens + ((now - b.at_ms) / 1000) * this.cfg.ip_per_s);
+    b.at_ms = now;
+    if (b.tokens < 1) return Math.max(1, Math.ceil((1 - b.tokens) / this.cfg.ip_per_s));
+    b.tokens -= 1;
+    return null;
+  }
+
+  /** Seconds until this IP / credential may try to authenticate again, or null. */
+  blocked(ip: string, credential?: string): number | null {
+    const a = this.blockedKey('ip:' + ip, this.cfg.ip_auth_failures);
+    const c = credential ? this.blockedKey('cred:' + credential, this.cfg.credential_auth_failures) : null;
+    return a ?? c;
+  }
+
+  authFailed(ip: string, credential?: string): void {
+    this.count('ip:' + ip);
+    if (credential) this.count('cred:' + credential);
+  }
+
+  private count(key: string): void {
+    const now = this.now_ms();
+    let f = this.failures.get(key);
+    if (!f || now - f.window_start_ms >= this.cfg.window_ms) {
+      if (!f && this.failures.size >= MAX_KEYS) this.failures.delete(this.failures.keys().next().value!);
+      this.failures.set(key, (f = { count: 0, window_start_ms: now }));
+    }
+    f.count++;
+  }
+
+  private blockedKey(key: string, limit: number): number | null {
+    const f = this.failures.get(key);
+    if (!f) return null;
+    const left_ms = this.cfg.window_ms - (this.now_ms() - f.window_start_ms);
+    if (left_ms <= 0) {
+      this.failures.delete(key);
+      return null;
+    }
+    return f.count >= limit ? Math.ceil(left_ms / 1000) : null;
+  }
+}
