@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import jsQR from 'jsqr';
+import jsqrModule from 'jsqr';
 import { PNG } from 'pngjs';
+
+// jsqr is CommonJS: at runtime the default import is the function, its types say namespace.
+type JsQR = typeof jsqrModule extends { default: infer F } ? F : typeof jsqrModule;
+const jsQR = ((jsqrModule as any).default ?? jsqrModule) as JsQR;
 import { chromium } from 'playwright-core';
 import { startGateway, type TestGateway } from '../../../test/harness.ts';
 
