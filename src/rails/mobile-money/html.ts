@@ -90,7 +90,7 @@ footer{font-size:12px;color:#7a848e;padding:10px 16px}
 
 export function layout(o: { title: string; nonce: string; header: string; body: string; script?: string }): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${esc(o.title)}</title><style nonce="${o.nonce}">${CSS}</style></head>
+<meta name="referrer" content="no-referrer"><link rel="icon" href="data:,"><title>${esc(o.title)}</title><style nonce="${o.nonce}">${CSS}</style></head>
 <body><div class="phone"><header>${o.header}</header><main>${o.body}</main><footer>Paygate handset simulator: mobile-money push prompts (USSD)</footer></div>
 ${o.script ? `<script nonce="${o.nonce}">${o.script}</script>` : ''}</body></html>`;
 }
