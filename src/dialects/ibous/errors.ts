@@ -4,7 +4,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isCoreError } from '../../errors.ts';
 
 export class IbousError extends Error {
-  constructor(readonly http_status: number, message: string) {
+  constructor(readonly http_status: number, message: string, readonly retry_after_s?: number) {
     super(message);
   }
 }
@@ -23,7 +23,10 @@ const FASTIFY_MESSAGES: Record<string, string> = {
 };
 
 export function ibousErrorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof IbousError) return reply.code(err.http_status).send(ibousError(err.message));
+  if (err instanceof IbousError) {
+    if (err.retry_after_s !== undefined) reply.header('retry-after', String(err.retry_after_s));
+    return reply.code(err.http_status).send(ibousError(err.message));
+  }
   if (isCoreError(err)) {
     const status = err.code === 'not_found' ? 404 : err.code === 'unauthorized' ? 401 : err.code === 'invalid_request' ? 400 : 409;
     return reply.code(status).send(ibousError(err.message));

@@ -332,3 +332,24 @@ describe('ibous dialect', () => {
     assert.equal((await ibous('PaymentProcess', { qrcode_id: created.body.qrcode_id, wait_ms: '30000' })).body.payment.status, '2');
   });
 });
+
+describe('ibous brute-force guard', () => {
+  test('wrong secrets for one API key block that key with 429 in the ibous shape', async () => {
+    const t = await startGateway({ env: { PAYGATE_RATE_CREDENTIAL_AUTH_FAILURES: '3' } });
+    try {
+      const m = await t.createMerchant('Guarded');
+      const post = (secret: string) => fetch(`${t.url}/api/PaymentProcess?qrcode_id=1`, { method: 'POST', headers: { 'API-TOKEN-KEY': m.credentials.ibous.api_key, 'API-TOKEN-SECRET': secret } });
+      for (let i = 0; i < 3; i++) assert.equal((await post('wrong')).status, 401);
+      const blocked = await post(m.credentials.ibous.api_secret);
+      assert.equal(blocked.status, 429);
+      assert.match(blocked.headers.get('retry-after')!, /^\d+$/);
+      const body = await blocked.json() as any;
+      assert.equal(body.error, true);
+      assert.match(body.status, /Too many failed authentications/);
+      t.clock.advance(61_000);
+      assert.equal((await post(m.credentials.ibous.api_secret)).status, 404, 'unblocked after the window: the id is simply unknown');
+    } finally {
+      await t.close();
+    }
+  });
+});

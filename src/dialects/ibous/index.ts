@@ -43,8 +43,14 @@ const mod: GatewayModule = {
 
     async function merchantOf(req: Parameters<typeof readCredentials>[0]) {
       const { key, secret } = readCredentials(req);
+      // Brute force on one API key is blocked per key (the app counts 401s per IP itself).
+      const wait_s = ctx.limits.blocked(req.ip, 'ibous:' + key);
+      if (wait_s !== null) throw new IbousError(429, `Too many failed authentications: retry in ${wait_s} s`, wait_s);
       const cred = await ctx.merchants.authenticate('ibous', key, secret);
-      if (!cred) throw new IbousError(401, 'Invalid API-TOKEN-KEY or API-TOKEN-SECRET');
+      if (!cred) {
+        ctx.limits.authFailed('', 'ibous:' + key);
+        throw new IbousError(401, 'Invalid API-TOKEN-KEY or API-TOKEN-SECRET');
+      }
       return cred;
     }
 
