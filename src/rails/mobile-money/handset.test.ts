@@ -39,6 +39,7 @@ before(async () => {
   const m = await t.createMerchant('Kigali <Coffee> & Co');
   cred = m.credentials.intouchpay;
   await t.createPayer('subscriber', { name: 'Aline Uwase', phone: PHONE, pin: '1234', currency: 'RWF', balance: '50000' });
+  mkdirSync('test-artifacts', { recursive: true });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 });
 after(async () => {
