@@ -239,9 +239,8 @@ const mod: GatewayModule = {
       const f = await mobileFields(req);
       let payment: PaymentRecord;
       try {
-        // public_ref: the seed-style orderNumber, used if the rail forwards it to the core
-        // (otherwise the orderNumber is the payment id; see docs/flexpay.md).
-        const input: RequestPaymentInput & { public_ref?: string } = {
+        // public_ref: the seed-style orderNumber, as for card payments.
+        const input: RequestPaymentInput = {
           merchant_id: f.cred.merchant_id,
           dialect: 'flexpay',
           merchant_ref: f.reference,

@@ -67,6 +67,8 @@ export interface RequestPaymentInput {
   fingerprint?: Record<string, unknown>;
   /** Prompt lifetime; default the rail's (PAYGATE_MOBILE_MONEY_TTL_MS). */
   ttl_ms?: number;
+  /** Wire id when the dialect shows another shape than the numeric id (FlexPay orderNumber). */
+  public_ref?: string;
 }
 
 export type PromptState = 'pending' | 'approved' | 'rejected' | 'failed' | 'expired' | 'closed';
@@ -142,6 +144,7 @@ export class MobileMoneyRail {
       callback_url: input.callback_url ?? null,
       details: { ...(input.details ?? {}), phone, subscriber_account_id: sub.id, network: networkOf(phone) },
       ttl_ms: input.ttl_ms,
+      public_ref: input.public_ref,
       fingerprint: { phone, ...(input.fingerprint ?? {}) },
     });
     // Also on a replay: heals a crash between the payment and its prompt (on conflict do nothing).
