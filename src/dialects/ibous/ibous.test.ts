@@ -312,6 +312,25 @@ describe('ibous dialect', () => {
     assert.equal((await ibous('PaymentProcess', { qrcode_id: created.body.qrcode_id })).body.payment.status, '3');
   });
 
+  test('PaymentProcess answers from memory: no database query per poll', async () => {
+    const created = await ibous('CreatePaymentQRcode', SEED_QR);
+    await ibous('PaymentProcess', { qrcode_id: created.body.qrcode_id });
+    const db = t.gw.db as any;
+    const original = db.query;
+    const queries: string[] = [];
+    // Background jobs (dispatcher, sweeper) keep querying; count what a poll would read.
+    db.query = function (sql: string, ...rest: unknown[]) {
+      if (/from (payments|merchant_credentials|merchants)\b/.test(sql) && !/state = 'pending' and expires_at/.test(sql)) queries.push(sql);
+      return original.call(this, sql, ...rest);
+    };
+    try {
+      for (let i = 0; i < 20; i++) assert.equal((await ibous('PaymentProcess', { qrcode_id: created.body.qrcode_id })).body.payment.status, '1');
+    } finally {
+      db.query = original;
+    }
+    assert.deepEqual(queries, []);
+  });
+
   test('long-poll: wait_ms holds PaymentProcess until the payment changes', async () => {
     const payer = await newWallet('Patient Payer', '100');
     const created = await ibous('CreatePaymentQRcode', SEED_QR);
