@@ -74,8 +74,9 @@ const mod: GatewayModule = {
     const codes = new PaymentCodes(ctx);
 
     // JSON parsed with the numeric fields kept as their exact text (see quoteNumbers).
-    app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: ctx.config.bodyLimit_bytes }, (_req, raw, done) => {
+    // Lenient: some integrations send the JSON body as text/plain.
+    app.removeContentTypeParser(['application/json', 'text/plain']);
+    app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: ctx.config.bodyLimit_bytes }, (_req, raw, done) => {
       const s = String(raw);
       if (!s.trim()) return done(new KessError(400, 'INVALID_JSON', 'the body must be a JSON object'), undefined);
       try {
