@@ -87,6 +87,8 @@ const ID_RE = /^\d{1,18}$/;
 
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
+  private readonly announceQueue: string[] = [];
+  private announcing: Promise<void> | null = null;
   constructor(private readonly o: PaymentsOptions) {}
 
   registerCallbacks(dialect: string, builder: CallbackBuilder): void {
@@ -162,7 +164,6 @@ export class Payments {
       );
       if (rows.length) {
         const p = toPayment(rows[0]!);
-        await this.notify(q, { type: 'payment', payment: p });
         return { payment: p, replayed: false };
       }
       const existing = await q.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [input.merchant_id, input.dialect, input.merchant_ref]);
@@ -172,7 +173,7 @@ export class Payments {
       }
       return { payment: p, replayed: true };
     });
-    if (!created.replayed) this.o.feed.publish({ type: 'payment', payment: created.payment });
+    if (!created.replayed) this.publish({ type: 'payment', payment: created.payment });
     return created;
   }
 
@@ -232,10 +233,10 @@ export class Payments {
       return { paid };
     });
     if ('expired' in out) {
-      this.o.feed.publish({ type: 'payment', payment: out.expired });
+      this.publish({ type: 'payment', payment: out.expired });
       throw new CoreError('expired', 'payment has expired');
     }
-    this.o.feed.publish({ type: 'payment', payment: out.paid });
+    this.publish({ type: 'payment', payment: out.paid });
     return out.paid;
   }
 
@@ -251,7 +252,7 @@ export class Payments {
       return this.transition(q, cur, to, failure_code, now);
     });
     if (p === null) return (await this.get(payment_id))!;
-    this.o.feed.publish({ type: 'payment', payment: p });
+    this.publish({ type: 'payment', payment: p });
     return p;
   }
 
@@ -281,7 +282,7 @@ export class Payments {
       for (const p of ps) await this.afterChange(q, { kind: 'payment', payment: p }, now);
       return ps;
     });
-    for (const p of expired) this.o.feed.publish({ type: 'payment', payment: p });
+    for (const p of expired) this.publish({ type: 'payment', payment: p });
     return expired.length;
   }
 
@@ -341,7 +342,7 @@ export class Payments {
       await this.afterChange(q, { kind: 'refund', payment, refund }, now);
       return { refund, payment, replayed: false };
     });
-    if (!out.replayed) this.o.feed.publish({ type: 'payment', payment: out.payment });
+    if (!out.replayed) this.publish({ type: 'payment', payment: out.payment });
     return out;
   }
 
@@ -397,7 +398,7 @@ export class Payments {
       await this.afterChange(q, { kind: 'payout', payout }, now);
       return { payout, replayed: false };
     });
-    if (!out.replayed) this.o.feed.publish({ type: 'payout', payout: out.payout });
+    if (!out.replayed) this.publish({ type: 'payout', payout: out.payout });
     return out;
   }
 
@@ -422,12 +423,32 @@ export class Payments {
         payout_id: ev.kind === 'payout' ? ev.payout.id : undefined,
       }, now);
     }
-    await this.notify(q, ev.kind === 'payout' ? { type: 'payout', payout: ev.payout } : { type: 'payment', payment: ev.payment });
   }
 
-  private async notify(q: Queryable, c: Change): Promise<void> {
-    const payload = c.type === 'payment' ? { t: 'payment', id: c.payment.id, v: c.payment.version } : { t: 'payout', id: c.payout.id };
-    await q.query('select pg_notify($1, $2)', [FEED_CHANNEL, JSON.stringify(payload)]);
+  /**
+   * After the commit: this node's feed hears the change at once; other nodes hear it through
+   * NOTIFY. The NOTIFY is not sent inside the change's transaction: Postgres serialises the
+   * commits of all transactions that notify (one global lock held across the WAL flush), which
+   * capped the whole gateway at one commit per disk flush. Instead the announcements of all
+   * changes committed meanwhile go out together in one statement, one notification each, in a
+   * transaction of their own with asynchronous commit (they carry no data: a node that misses
+   * one reads the row on its next cache miss or resync).
+   */
+  private publish(c: Change): void {
+    this.o.feed.publish(c);
+    this.announceQueue.push(JSON.stringify(c.type === 'payment' ? { t: 'payment', id: c.payment.id, v: c.payment.version } : { t: 'payout', id: c.payout.id }));
+    if (!this.announcing) this.announcing = this.announce();
+  }
+
+  private async announce(): Promise<void> {
+    while (this.announceQueue.length) {
+      const batch = this.announceQueue.splice(0, 1000);
+      await this.o.db.query(
+        `with s as (select set_config('synchronous_commit', 'off', true) as c) select pg_notify($1, p) from s, unnest($2::text[]) as p`,
+        [FEED_CHANNEL, batch],
+      ).catch(() => {});
+    }
+    this.announcing = null;
   }
 
   /** A merchant's available balance in a currency (0 when it never had one). */
