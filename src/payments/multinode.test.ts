@@ -1,0 +1,99 @@
+// Several gateway nodes on one Postgres database work as one gateway: a payment created on
+// node A, paid on node B, is seen as paid in node C's status cache; expiry sweepers and
+// delivery dispatchers run on every node and never do the same work twice.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { ENGINE, eventually, freshPostgresDatabase, startGateway, startReceiver, type TestGateway } from '../../test/harness.ts';
+import type { CallbackBuilder } from './service.ts';
+
+const SKIP = ENGINE !== 'postgres' ? 'several nodes need a shared Postgres database (runs with PAYGATE_TEST_ENGINE=postgres)' : false;
+
+describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
+  let drop: () => Promise<void>;
+  let nodes: TestGateway[] = [];
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let merchantId: string;
+  const [A, B, C] = [0, 1, 2];
+
+  // Dialect-independent callbacks: one per final state of a 'test' payment.
+  const builder = (url: () => string): CallbackBuilder => (ev) =>
+    ev.kind === 'payment' && ev.payment.state !== 'pending'
+      ? { event: `payment.${ev.payment.state}`, url: url(), body: JSON.stringify({ id: ev.payment.id, state: ev.payment.state }) }
+      : null;
+
+  before(async () => {
+    const db = await freshPostgresDatabase();
+    drop = db.drop;
+    receiver = await startReceiver();
+    // One at a time: the first applies the migrations. Nodes of one gateway share the secret
+    // key (merchant secrets are stored encrypted with it; any node may sign any callback).
+    const env = { PAYGATE_SECRET_KEY: randomBytes(32).toString('hex') };
+    for (let i = 0; i < 3; i++) nodes.push(await startGateway({ databaseUrl: db.url, env }));
+    for (const n of nodes) n.gw.payments.registerCallbacks('test', builder(() => receiver.url));
+    merchantId = (await nodes[A]!.createMerchant('Multi Node Shop')).id;
+  });
+
+  after(async () => {
+    for (const n of nodes) await n.close();
+    await receiver?.close();
+    await drop?.();
+  });
+
+  const create = (node: number, ref: string, ttl_ms?: number) =>
+    nodes[node]!.gw.payments.create({
+      merchant_id: merchantId, dialect: 'test', rail: 'wallet', merchant_ref: ref, amount_minor: 1500n, currency: 'HTG',
+      callback_url: receiver.url, ...(ttl_ms ? { ttl_ms } : {}),
+    });
+
+  test('created on A, paid on B, seen as paid on C; one callback delivered once', async () => {
+    const payer = await nodes[B]!.createPayer('wallet', { phone: '50937000111', currency: 'HTG', balance: '100' });
+    const { payment } = await create(A, 'mn-1');
+    // C learns about the pending payment (a poll lands there first) and caches it.
+    assert.equal((await nodes[C]!.gw.status.get(payment.id))!.state, 'pending');
+    const paid = await nodes[B]!.gw.payments.pay(payment.id, { kind: 'account', account_id: payer.id });
+    assert.equal(paid.state, 'succeeded');
+    // C's cache follows the change feed (NOTIFY), without a read of its own.
+    const seen = await eventually(() => {
+      const p = nodes[C]!.gw.status.peek(payment.id);
+      return p && p.state === 'succeeded' ? p : null;
+    }, 5_000, 10);
+    assert.equal(seen.version, paid.version);
+    assert.equal((await nodes[A]!.gw.status.get(payment.id))!.state, 'succeeded');
+    const got = await receiver.waitFor(1);
+    // Every dispatcher had the chance to send it: still exactly one delivery.
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(got.filter((r) => JSON.parse(r.body).id === payment.id).map((r) => JSON.parse(r.body).state), ['succeeded']);
+    assert.deepEqual(await nodes[A]!.verify(), []);
+  });
+
+  test('expiry sweepers on all nodes expire each payment once, with one callback each', async () => {
+    const before = receiver.received.length;
+    const created = await Promise.all(Array.from({ length: 12 }, (_, i) => create(i % 3, `mn-exp-${i}`, 1_000)));
+    for (const n of nodes) n.clock.advance(2_000); // each node's sweeper now finds them due
+    for (const { payment } of created) {
+      await eventually(async () => (await nodes[(Number(payment.id) + 1) % 3]!.gw.payments.get(payment.id))?.state === 'expired', 10_000);
+    }
+    // Every node's cache ends up with the expiry.
+    for (const n of nodes) {
+      for (const { payment } of created) await eventually(() => n.gw.status.peek(payment.id)?.state === 'expired' || !n.gw.status.peek(payment.id), 5_000, 10);
+    }
+    await receiver.waitFor(before + created.length);
+    await new Promise((r) => setTimeout(r, 400));
+    const bodies = receiver.received.slice(before).map((r) => JSON.parse(r.body));
+    assert.equal(bodies.length, created.length, 'one callback per expired payment');
+    assert.deepEqual(new Set(bodies.map((b) => b.id)), new Set(created.map((c) => c.payment.id)));
+    assert.ok(bodies.every((b) => b.state === 'expired'));
+    // One outbox row and one attempt each, across all dispatchers.
+    for (const { payment } of created) {
+      const r = await nodes[B]!.admin('GET', `/admin/callbacks?payment_id=${payment.id}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.items.length, 1, `one outbox row for ${payment.id}: ${JSON.stringify(r.body.items)}`);
+      assert.equal(r.body.items[0].state, 'delivered');
+      assert.equal(r.body.items[0].attempts, 1, `one attempt for ${payment.id}: ${JSON.stringify(r.body.items)}`);
+      const log = await nodes[C]!.admin('GET', `/admin/callbacks/${r.body.items[0].id}`);
+      assert.equal(log.body.attempts.length, 1, `one logged attempt: ${JSON.stringify(log.body.attempts)}`);
+    }
+    assert.deepEqual(await nodes[C]!.verify(), []);
+  });
+});
