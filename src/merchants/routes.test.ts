@@ -33,6 +33,21 @@ describe('operator API', () => {
     for (const s of [c.ibous.api_secret, c.kesspay.password, c.intouchpay.partner_password, c.flexpay.token]) assert.equal(dump.includes(s), false);
   });
 
+  test('changes settings and fee rates', async () => {
+    const m = await t.createMerchant('Settings Shop');
+    const r = await t.admin('PATCH', `/admin/merchants/${m.id}`, { settings: { currencies: ['HTG', 'USD'] }, fee_bps: { wallet: 150 } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body.settings.currencies, ['HTG', 'USD']);
+    const w = await t.createPayer('wallet', { phone: '50937222222', currency: 'HTG', balance: '100' });
+    const { payment } = await t.gw.payments.create({ merchant_id: m.id, dialect: 'test', rail: 'wallet', merchant_ref: 'fee-1', amount_minor: 10000n, currency: 'HTG' });
+    const paid = await t.gw.payments.pay(payment.id, { kind: 'account', account_id: w.id });
+    assert.equal(paid.fee_minor, 150n, '1.5 % of 100.00');
+    for (const bad of [{ fee_bps: { wallet: 10001 } }, { fee_bps: { bank: 1 } }, { settings: 'x' }, { settings: { big: 'x'.repeat(5000) } }]) {
+      assert.equal((await t.admin('PATCH', `/admin/merchants/${m.id}`, bad)).status, 400, JSON.stringify(bad).slice(0, 50));
+    }
+    assert.equal((await t.admin('PATCH', '/admin/merchants/999999', { settings: {} })).status, 404);
+  });
+
   test('rejects bad merchant input with a clear 400', async () => {
     for (const body of [{}, { name: '' }, { name: 'x'.repeat(201) }, { name: 42 }]) {
       const r = await t.admin('POST', '/admin/merchants', body);

@@ -50,14 +50,26 @@ const mod: GatewayModule = {
     const tags = ['operator'];
     const body = (req: FastifyRequest) => (req.body && typeof req.body === 'object' ? (req.body as Record<string, unknown>) : {});
 
-    app.post('/merchants', { schema: { tags, summary: 'Create a merchant with credentials for every dialect' } }, async (req, reply) => {
-      const b = body(req);
-      const fee = b.fee_bps && typeof b.fee_bps === 'object' ? (b.fee_bps as Record<string, number>) : undefined;
-      if (fee) for (const [rail, v] of Object.entries(fee)) {
-        if (!['wallet', 'mobile-money', 'card'].includes(rail) || !Number.isInteger(v) || v < 0 || v > 10000) throw new CoreError('invalid_request', 'fee_bps maps wallet|mobile-money|card to 0–10000');
+    const feesOf = (b: Record<string, unknown>) => {
+      if (b.fee_bps === undefined) return undefined;
+      if (!b.fee_bps || typeof b.fee_bps !== 'object' || Array.isArray(b.fee_bps)) throw new CoreError('invalid_request', 'fee_bps maps wallet|mobile-money|card to 0–10000');
+      const fee = b.fee_bps as Record<string, unknown>;
+      for (const [rail, v] of Object.entries(fee)) {
+        if (!['wallet', 'mobile-money', 'card'].includes(rail) || !Number.isInteger(v) || (v as number) < 0 || (v as number) > 10000) throw new CoreError('invalid_request', 'fee_bps maps wallet|mobile-money|card to 0–10000');
       }
-      const { merchant, credentials, webhook_secret } = await ctx.merchants.create(b.name as string, { fee_bps: fee });
+      return fee as Record<string, number>;
+    };
+    app.post('/merchants', { schema: { tags, summary: 'Create a merchant with credentials for every dialect', description: '`{"name", "fee_bps"?: {"wallet"|"mobile-money"|"card": 0–10000}}`' } }, async (req, reply) => {
+      const b = body(req);
+      const { merchant, credentials, webhook_secret } = await ctx.merchants.create(b.name as string, { fee_bps: feesOf(b) });
       return reply.code(201).send({ id: merchant.id, name: merchant.name, credentials, webhook_secret, created_at: merchant.created_at });
+    });
+    app.patch('/merchants/:id', { schema: { tags, summary: 'Change a merchant\'s settings and fee rates', description: '`{"settings"?: {…merged…}, "fee_bps"?: {rail: bps}}`. Settings used by dialects: `currencies` (ibous accepted currencies), `flexpay_card_surcharge_bps`.' } }, async (req) => {
+      const b = body(req);
+      if (b.settings !== undefined && (!b.settings || typeof b.settings !== 'object' || Array.isArray(b.settings))) throw new CoreError('invalid_request', 'settings must be an object');
+      const id = (req.params as { id: string }).id;
+      if (!/^\d{1,18}$/.test(id)) throw new CoreError('not_found', 'merchant not found');
+      return ctx.merchants.update(id, { settings: b.settings as Record<string, unknown> | undefined, fee_bps: feesOf(b) });
     });
     app.get('/merchants', { schema: { tags, summary: 'List merchants (cursor: after=<id>)' } }, async (req) => {
       const q = req.query as Record<string, string>;

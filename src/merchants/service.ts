@@ -32,6 +32,7 @@ export interface CredentialRow {
 }
 
 export const MERCHANT_NAME_MAX = 200;
+export const MERCHANT_SETTINGS_MAX_BYTES = 4096;
 
 function toMerchant(r: Record<string, any>): Merchant {
   return { id: String(r.id), name: r.name, settings: r.settings ?? {}, created_at: r.created_at };
@@ -91,6 +92,22 @@ export class Merchants {
     const rows = await this.db.query('select * from merchants where id = $1', [id]);
     if (!rows.length) return null;
     const m = toMerchant(rows[0]!);
+    this.merchantCache.set(id, m);
+    return m;
+  }
+
+  /** Merges settings (dialect options such as accepted currencies) and sets fee rates per rail. */
+  async update(id: string, patch: { settings?: Record<string, unknown>; fee_bps?: Record<string, number> }): Promise<Merchant> {
+    const settings = patch.settings ?? {};
+    if (JSON.stringify(settings).length > MERCHANT_SETTINGS_MAX_BYTES) throw new CoreError('invalid_request', `settings must be at most ${MERCHANT_SETTINGS_MAX_BYTES} bytes of JSON`);
+    const m = await this.db.tx(async (q) => {
+      const rows = await q.query('update merchants set settings = settings || $2::jsonb where id = $1 returning *', [id, JSON.stringify(settings)]);
+      if (!rows.length) throw new CoreError('not_found', 'merchant not found');
+      for (const [rail, bps] of Object.entries(patch.fee_bps ?? {})) {
+        await q.query(`insert into merchant_fees (merchant_id, rail, rate_bps) values ($1, $2, $3) on conflict (merchant_id, rail) do update set rate_bps = excluded.rate_bps`, [id, rail, bps]);
+      }
+      return toMerchant(rows[0]!);
+    });
     this.merchantCache.set(id, m);
     return m;
   }
