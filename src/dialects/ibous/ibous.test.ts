@@ -224,6 +224,12 @@ describe('ibous dialect', () => {
     const badType = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'text/xml' }, body: '<a/>' });
     assert.equal(badType.status, 415);
     assert.equal(((await badType.json()) as any).error, true);
+    const empty = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '' });
+    assert.equal(empty.status, 400);
+    assert.equal(((await empty.json()) as any).error, true);
+    const huge = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ ...SEED_QR, pad: 'x'.repeat(70_000) }) });
+    assert.equal(huge.status, 413);
+    assert.deepEqual(await huge.json(), { error: true, status: 'Request body is too large' });
     const nested = await ibous('CreatePaymentQRcode', { ...SEED_QR }, { as: 'json' });
     assert.equal(nested.status, 200); // control: the same request is fine
     const arr = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ ...SEED_QR, item: ['a', 'b'] }) });

@@ -137,8 +137,8 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
     const b = form(req);
     const phone = typeof b.phone === 'string' ? b.phone.slice(0, 16) : '';
     const v = await wallet.view(p);
-    if (!csrf.check(req, 'pay:' + p.token, b[CSRF_FIELD])) return payPage(req, reply, v, 403, 'The form expired: please try again.', phone);
     if (!v.payable) return closedPage(reply, v, 409, capitalize(stateMessage(v.state)) + '.', false);
+    if (!csrf.check(req, 'pay:' + p.token, b[CSRF_FIELD])) return payPage(req, reply, v, 403, 'The form expired: please try again.', phone);
     try {
       if (b.action === 'decline') {
         const s = pageSession(req);
