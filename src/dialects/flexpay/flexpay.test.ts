@@ -178,7 +178,7 @@ test('every validation error answers code "1" in FlexPay shape and creates nothi
 });
 
 test('CDF with a surcharge: amountCustomer includes it; check of the seed example shape', async () => {
-  await t.db.query(`update merchants set settings = '{"flexpay_card_surcharge_bps": 200}' where id = $1`, [other.id]);
+  assert.equal((await t.admin('PATCH', `/admin/merchants/${other.id}`, { settings: { flexpay_card_surcharge_bps: 200 } })).status, 200);
   const r = await post('/v1.1/pay', {
     authorization: other.credentials.flexpay.token, merchant: other.credentials.flexpay.merchant, reference: 'MMO00012', amount: '50', currency: 'CDF',
     approve_url: 'https://abcd.efgh.cd/approve', decline_url: 'https://abcd.efgh.cd/decline', callback_url: rx.url,
