@@ -27,7 +27,7 @@ export function groupDigits(code: string): string {
   return code.replace(/(\d{4})(?=\d)/g, '$1 ');
 }
 
-const CODE_CSS = `.code{font:700 1.55rem/1.2 ui-monospace,SFMono-Regular,Menlo,monospace;letter-spacing:.04em;text-align:center;margin:.5rem 0}
+const CODE_CSS = `.code{font:700 1.2rem/1.3 ui-monospace,SFMono-Regular,Menlo,monospace;white-space:nowrap;text-align:center;margin:.5rem 0}
 .qr{display:block;margin:0 auto;width:220px;height:220px;image-rendering:pixelated}.tabs a{margin-right:1rem}.center{text-align:center}`;
 
 const mod: GatewayModule = {
