@@ -48,11 +48,23 @@ const mod: GatewayModule = {
     /** Every present token (header, body field) must authenticate, to the same merchant. */
     async function authenticate(req: FastifyRequest, body: Body | null): Promise<CredentialRow> {
       const candidates = [bearer(req.headers.authorization), body ? bearer(body.authorization) : null].filter((t): t is string => t !== null);
-      if (!candidates.length) throw new WireError(401, "Token d'autorisation manquant");
+      // Brute force against one merchant's token (the body's merchant code) is blocked per
+      // merchant code; the app counts 401s per IP itself.
+      const rb = req.body && typeof req.body === 'object' && !Array.isArray(req.body) ? (req.body as Body) : null;
+      const m = rb && typeof rb.merchant === 'string' && rb.merchant.length <= 64 ? 'flexpay:' + rb.merchant : undefined;
+      const wait_s = m ? ctx.limits.blocked(req.ip, m) : null;
+      if (wait_s !== null) {
+        throw Object.assign(new WireError(429, `Trop de tentatives d'authentification échouées : réessayez dans ${wait_s} s`), { retry_after_s: wait_s });
+      }
+      const fail = (message: string) => {
+        if (m) ctx.limits.authFailed('', m);
+        return new WireError(401, message);
+      };
+      if (!candidates.length) throw fail("Token d'autorisation manquant");
       let cred: CredentialRow | null = null;
       for (const t of candidates) {
         const c = await ctx.merchants.authenticateToken('flexpay', t);
-        if (!c || (cred && cred.merchant_id !== c.merchant_id)) throw new WireError(401, "Token d'autorisation invalide");
+        if (!c || (cred && cred.merchant_id !== c.merchant_id)) throw fail("Token d'autorisation invalide");
         cred = c;
       }
       return cred!;
@@ -153,6 +165,8 @@ const mod: GatewayModule = {
       if (err instanceof WireError) {
         status = err.status;
         message = err.message;
+        const retry = (err as WireError & { retry_after_s?: number }).retry_after_s;
+        if (retry) reply.header('retry-after', String(retry));
       } else if ('statusCode' in err && err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
         status = err.statusCode;
         message = ERR_MESSAGES[status] ?? 'Requête invalide';

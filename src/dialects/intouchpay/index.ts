@@ -58,7 +58,11 @@ const FASTIFY_MESSAGES: Record<string, string> = {
 };
 
 function errorHandler(err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) {
-  if (err instanceof IntouchError) return reply.code(err.http_status).send(err.body());
+  if (err instanceof IntouchError) {
+    const retry = (err as IntouchError & { retry_after_s?: number }).retry_after_s;
+    if (retry) reply.header('retry-after', String(retry));
+    return reply.code(err.http_status).send(err.body());
+  }
   const fe = err as FastifyError;
   if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
     return reply.code(fe.statusCode).send({ success: false, responsecode: CODES.unknownException, message: FASTIFY_MESSAGES[fe.code] ?? fe.message });
@@ -92,13 +96,25 @@ const mod: GatewayModule = {
       return null;
     });
 
-    async function auth(f: Fields): Promise<CredentialRow> {
-      return authenticate(f, {
-        credential: (u) => ctx.merchants.credential('intouchpay', u),
-        plainSecret: (c) => ctx.merchants.plainSecret(c),
-        now: () => ctx.clock.now(),
-        window_s: settings.timestamp_window_s,
-      });
+    /** Authenticates; failures count per username too (brute force on one account is blocked: 429). */
+    async function auth(f: Fields, req: FastifyRequest): Promise<CredentialRow> {
+      const key = 'intouchpay:' + (f.username ?? '').slice(0, LIMITS.username_max);
+      const wait_s = f.username ? ctx.limits.blocked(req.ip, key) : null;
+      if (wait_s !== null) {
+        throw Object.assign(new IntouchError(429, CODES.authFailed, `Too many failed authentications: retry in ${wait_s} s`), { retry_after_s: wait_s });
+      }
+      try {
+        return await authenticate(f, {
+          credential: (u) => ctx.merchants.credential('intouchpay', u),
+          plainSecret: (c) => ctx.merchants.plainSecret(c),
+          now: () => ctx.clock.now(),
+          window_s: settings.timestamp_window_s,
+        });
+      } catch (e) {
+        // '' is no client's IP: this counts the username only (the app counts the IP on the 401).
+        if (e instanceof IntouchError && e.http_status === 401 && f.username) ctx.limits.authFailed('', key);
+        throw e;
+      }
     }
 
     /** Optional callbackurl: http(s), bounded, not pointing inside the network (SSRF guard). */
@@ -123,7 +139,7 @@ const mod: GatewayModule = {
       },
     }, async (req) => {
       const f = readFields(req.body);
-      const cred = await auth(f);
+      const cred = await auth(f, req);
       const rid = f.requesttransactionid;
       if (!rid) throw new IntouchError(400, CODES.missingRequestTransactionId, 'Missing requesttransactionid');
       if (!validRequestId(rid)) throw new IntouchError(400, CODES.missingRequestTransactionId, `Invalid requesttransactionid: 1–${LIMITS.requesttransactionid_max} printable characters without spaces`);
@@ -173,7 +189,7 @@ const mod: GatewayModule = {
       },
     }, async (req, reply) => {
       const f = readFields(req.body);
-      const cred = await auth(f);
+      const cred = await auth(f, req);
       const rid = f.requesttransactionid;
       const x = { requesttransactionid: rid ?? '' };
       if (!rid) throw new IntouchError(400, CODES.depositBadRequest, 'Error in request: missing requesttransactionid', x);
@@ -236,7 +252,7 @@ const mod: GatewayModule = {
       },
     }, async (req) => {
       const f = readFields(req.body);
-      const cred = await auth(f);
+      const cred = await auth(f, req);
       const rid = f.requesttransactionid;
       const tid = f.transactionid;
       if (!rid) throw new IntouchError(400, CODES.missingRequestTransactionId, 'Missing requesttransactionid');
@@ -261,7 +277,7 @@ const mod: GatewayModule = {
         description: authDoc + ' Answer: `{"balance":"100000.0","success":true}` (at least one decimal).',
       },
     }, async (req) => {
-      const cred = await auth(readFields(req.body));
+      const cred = await auth(readFields(req.body), req);
       const bal = await ctx.payments.merchantBalance(cred.merchant_id, CURRENCY);
       return { balance: formatAmount(bal, CURRENCY, 'min1'), success: true };
     });
