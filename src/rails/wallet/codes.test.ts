@@ -4,10 +4,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import jsQR from 'jsqr';
+import jsqrModule from 'jsqr';
 import { PNG } from 'pngjs';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { startGateway, type TestGateway } from '../../../test/harness.ts';
+
+// jsqr is CommonJS: at runtime the default import is the function, its types say namespace.
+type JsQR = typeof jsqrModule extends { default: infer F } ? F : typeof jsqrModule;
+const jsQR = ((jsqrModule as any).default ?? jsqrModule) as JsQR;
 
 let t: TestGateway;
 let browser: Browser;
