@@ -21,6 +21,7 @@ import {
 } from './wire.ts';
 
 const tags = ['KessPay'];
+const security = [{ kesspayToken: [] }];
 const ISSUER = 'paygate';
 const AUDIENCE = 'kesspay';
 const DIALECT = 'kesspay';
@@ -222,7 +223,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.nativePay, {
       schema: {
-        tags, summary: 'Native Pay: dynamic QR code for the buyer to scan',
+        tags, security, summary: 'Native Pay: dynamic QR code for the buyer to scan',
         description: 'Bearer token. Body `{"service_id": 30, "store_id", "sub_store_id"?, "sub_store_name"?, "amount": 0.01, "fee_rate"?: 2, "auth_code"? (ignored), "out_trade_no"}`. ' +
           'Answer `{"success": true, "data": {"qr_code": "<wallet pay URL>", "amount", "out_trade_no", "result_code": "SUCCESS", "currency", "transaction_id", "fee_amount", "total_amount"}}`. ' +
           'The buyer scans qr_code with the Paygate wallet (or opens it) and pays amount + fee; poll check-payment for the result.',
@@ -258,7 +259,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.quickPay, {
       schema: {
-        tags, summary: "Quick Pay: charge the buyer's payment code",
+        tags, security, summary: "Quick Pay: charge the buyer's payment code",
         description: 'Bearer token. Body as Native Pay plus `"auth_code"`: the 18-digit one-time code the buyer\'s wallet app shows (/wallet/code). ' +
           'Below the wallet\'s quick-pay limit (default 50.00 USD) the wallet is debited at once: `result_code` "SUCCESS" with `transaction_id`. ' +
           'Above it the buyer must approve with the PIN in the wallet app: `result_code` "USERPAYING"; call check-payment every 3 s for up to 45 s until `is_success` is true ' +
@@ -280,7 +281,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.jsapiPay, {
       schema: {
-        tags, summary: "JSAPI Pay: payment inside the wallet app's in-app browser",
+        tags, security, summary: "JSAPI Pay: payment inside the wallet app's in-app browser",
         description: 'Bearer token. Body as Native Pay (`auth_code` ignored). Creates the order and answers what the in-app page needs: ' +
           '`{"success": true, "data": {"amount", "currency", "out_trade_no", "transaction_id", "result_code": "SUCCESS", "prepay_id", "pay_url", "fee_amount", "total_amount"}}`. ' +
           'Open `pay_url` (/wallet/jsapi/<prepay_id>) in the wallet app\'s browser: the logged-in payer confirms with the PIN; the app can also call POST /wallet/api/jsapi/<prepay_id>/confirm. Poll check-payment for the result.',
@@ -298,7 +299,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.refund, {
       schema: {
-        tags, summary: 'Refund to buyer (partial refunds allowed)',
+        tags, security, summary: 'Refund to buyer (partial refunds allowed)',
         description: 'Bearer token. Body `{"service_id", "store_id", "refund_amount", "out_trade_no", "out_refund_no", "reason"?}`. Each out_refund_no is idempotent (same body → same answer; ' +
           'different → `REFUND_NO_EXISTS` 409). The sum of refunds never exceeds the amount (`REFUND_AMOUNT_EXCEEDED` 409); the fee_rate surcharge is not refunded. ' +
           'Answer `{"success": true, "data": {"service_id", "store_id", "refund_amount", "currency", "out_trade_no", "out_refund_no", "transaction_id", "result_code": "SUCCESS", "refund_id", "refunded_amount"}}`.',
@@ -336,7 +337,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.checkPayment, {
       schema: {
-        tags, summary: 'Check payment status',
+        tags, security, summary: 'Check payment status',
         description: 'Bearer token. Body `{"store_id", "out_trade_no"}`. Answer `{"success": true, "data": {"is_success", "service_id", "out_trade_no", "amount", "out_refund_no", "currency", "message", "trade_state", ...}}`. ' +
           '`is_success` true with "Payment Successful!" once paid (also after refunds); false while pending ("Waiting for the buyer to pay", or "Waiting for the buyer to confirm with PIN" with trade_state USERPAYING) ' +
           'and when closed (trade_state PAYERROR: "Payment failed…" / "Payment declined by the buyer"; CLOSED: "Payment expired" / "Payment cancelled"). Unknown order: `ORDER_NOT_EXIST` 404.',
@@ -352,7 +353,7 @@ const mod: GatewayModule = {
 
     app.post(KESSPAY_PATHS.checkRefund, {
       schema: {
-        tags, summary: 'Check refund status',
+        tags, security, summary: 'Check refund status',
         description: 'Bearer token. Body `{"store_id", "out_trade_no", "out_refund_no"?}`: that refund, or the order\'s latest. Answer as check-payment with the refund\'s `amount`, `out_refund_no`, ' +
           '`message` "Refund Successful!", `refund_state` SUCCESS, `refunded_amount` (all refunds), `reason`. An order without refunds: `is_success` false, "No refund for this order", refund_state NOTREFUND. ' +
           'Unknown out_refund_no: `REFUND_NOT_EXIST` 404.',

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { startGateway, type TestGateway } from '../../../test/harness.ts';
+import { eventually, startGateway, type TestGateway } from '../../../test/harness.ts';
 import { applyRateBps } from '../../money/index.ts';
+import { KessPayClient } from '../../../packages/sdk/src/kesspay/client.ts';
 
 let t: TestGateway;
 let kess: { user: string; password: string; store_id: string };
@@ -582,4 +583,32 @@ test('OpenAPI lists the KessPay paths', async () => {
   }
   assert.ok(doc.paths['/wallet/api/code']);
   assert.ok(doc.paths['/wallet/api/code/confirmations/{payment_id}/approve']);
+});
+
+test('the @paygate/sdk KessPay client works against these paths (Quick Pay confirmation loop included)', async () => {
+  const client = new KessPayClient({ baseUrl: t.url, user: kess.user, password: kess.password, now: () => t.clock.now().getTime() });
+  const native = await client.nativePay({ service_id: 30, store_id: kess.store_id, sub_store_name: 'Test Store', amount: '0.01', fee_rate: 2, out_trade_no: orderNo() });
+  assert.equal(native.result_code, 'SUCCESS');
+  assert.equal(native.amount, '0.01');
+  const session = await walletLogin();
+  assert.equal((await walletApi('POST', '/wallet/api/pay', session, { qr: native.qr_code, pin: PIN })).status, 200);
+  const check = await client.checkPayment({ store_id: kess.store_id, out_trade_no: native.out_trade_no! });
+  assert.deepEqual([check.is_success, check.message], [true, 'Payment Successful!']);
+  const refund = await client.refund({ service_id: 30, store_id: Number(kess.store_id), refund_amount: '0.01', out_trade_no: native.out_trade_no!, out_refund_no: `REFUND-${native.out_trade_no}-1` });
+  assert.equal(refund.result_code, 'SUCCESS');
+  assert.equal((await client.checkRefund({ store_id: kess.store_id, out_trade_no: native.out_trade_no! })).is_success, true);
+
+  // above the limit: the client polls check-payment while the payer approves in the app
+  const code = await freshCode(session);
+  const quick = client.quickPay({ service_id: 2, store_id: kess.store_id, amount: '55.00', out_trade_no: orderNo(), auth_code: code }, { confirm_interval_ms: 50, confirm_timeout_ms: 60_000 });
+  const item = await eventually(async () => (await walletApi('GET', '/wallet/api/code/confirmations', session)).body.items[0]);
+  assert.equal((await walletApi('POST', `/wallet/api/code/confirmations/${item.payment_id}/approve`, session, { pin: PIN })).status, 200);
+  const done = await quick;
+  assert.equal(done.outcome, 'success');
+  assert.equal(done.pay.result_code, 'USERPAYING');
+  assert.equal(done.check?.is_success, true);
+
+  // an expired token is refreshed by the client
+  t.clock.advance(61_000);
+  assert.equal((await client.checkPayment({ store_id: kess.store_id, out_trade_no: native.out_trade_no! })).is_success, true);
 });
