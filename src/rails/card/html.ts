@@ -1,50 +1,21 @@
-// Small shared helpers for the card rail's server-rendered pages: escaping, the page frame,
-// security headers with a per-response CSP nonce, CSRF tokens bound to the payment.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+// The card rail's page frame (CSS, layout). Escaping, headers and form tokens come from
+// src/http/pages.ts.
 import type { FastifyReply } from 'fastify';
+import { escapeHtml as esc, formToken, formTokenValid, setPageHeaders } from '../../http/pages.ts';
 
-export function esc(v: unknown): string {
-  return String(v ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
+export { escapeHtml as esc, newNonce } from '../../http/pages.ts';
 
-export function newNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/**
- * Headers for every card page. `formTargets`: origins a form post may end on (the merchant's
- * approve/cancel URLs are reached by a 303 after a form post, which form-action governs).
- */
+/** Headers for every card page; `formTargets`: origins a form post may end on (merchant return URLs). */
 export function securityHeaders(reply: FastifyReply, nonce: string, formTargets: string[] = []): void {
-  const formAction = ["'self'", ...new Set(formTargets)].join(' ');
-  reply.header(
-    'content-security-policy',
-    `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; img-src 'self' data:; ` +
-      `form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-  );
-  reply.header('cache-control', 'no-store');
-  reply.header('pragma', 'no-cache');
-  reply.header('x-frame-options', 'DENY');
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('referrer-policy', 'no-referrer');
-  reply.type('text/html; charset=utf-8');
+  setPageHeaders(reply, nonce, { formTargets });
 }
 
-/** CSRF token: HMAC(csrf key, purpose + payment token). Bound to one payment page. */
+/** CSRF token bound to one checkout (the payment's unguessable token). */
 export function csrfToken(key: Buffer, bind: string): string {
-  return createHmac('sha256', key).update('card-checkout:' + bind).digest('base64url');
+  return formToken(key, 'card-checkout:' + bind);
 }
-
 export function csrfValid(key: Buffer, bind: string, got: unknown): boolean {
-  if (typeof got !== 'string' || got.length > 100) return false;
-  const want = Buffer.from(csrfToken(key, bind));
-  const g = Buffer.from(got);
-  return g.length === want.length && timingSafeEqual(g, want);
+  return formTokenValid(key, 'card-checkout:' + bind, got);
 }
 
 const CSS = `

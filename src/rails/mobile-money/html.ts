@@ -1,14 +1,9 @@
-// Small helpers for the handset simulator pages: escaping, money text, security headers with
-// a per-response CSP nonce, and CSRF tokens (double submit: an HttpOnly SameSite=Strict
-// cookie plus a form field HMAC'd over cookie, phone and prompt with a key derived from
-// PAYGATE_SECRET_KEY).
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+// Handset simulator pages: money text and the phone-shaped layout. Escaping, headers and
+// CSRF (double submit, cookie scoped to /handset) come from src/http/pages.ts.
 import { type Currency, formatAmount } from '../../money/index.ts';
 
-export function esc(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+export { Csrf, escapeHtml as esc, newNonce, setPageHeaders as pageHeaders } from '../../http/pages.ts';
+import { escapeHtml as esc } from '../../http/pages.ts';
 
 /** "1,000 RWF", "12,500.5 CDF": exact digits from formatAmount, grouped by thousands. */
 export function moneyText(minor: bigint, currency: Currency): string {
@@ -19,55 +14,7 @@ export function moneyText(minor: bigint, currency: Currency): string {
   return `${neg ? '-' : ''}${grouped}${frac ? '.' + frac : ''} ${currency}`;
 }
 
-export function newNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/** Headers of every handset page; pages with PIN forms are never cached. */
-export function pageHeaders(reply: FastifyReply, nonce: string): FastifyReply {
-  return reply
-    .header('content-type', 'text/html; charset=utf-8')
-    .header(
-      'content-security-policy',
-      `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
-    )
-    .header('cache-control', 'no-store')
-    .header('x-frame-options', 'DENY')
-    .header('referrer-policy', 'no-referrer')
-    .header('x-content-type-options', 'nosniff');
-}
-
 export const CSRF_COOKIE = 'pg_handset';
-
-export class Csrf {
-  constructor(private readonly key: Buffer) {}
-
-  /** The browser's CSRF cookie value; a new one is set when missing or malformed. */
-  cookie(req: FastifyRequest, reply: FastifyReply): string {
-    const cur = this.read(req);
-    if (cur) return cur;
-    const v = randomBytes(18).toString('base64url');
-    reply.header('set-cookie', `${CSRF_COOKIE}=${v}; Path=/handset; HttpOnly; SameSite=Strict`);
-    return v;
-  }
-
-  read(req: FastifyRequest): string | null {
-    const m = new RegExp(`(?:^|;\\s*)${CSRF_COOKIE}=([A-Za-z0-9_-]{24})(?:;|$)`).exec(req.headers.cookie ?? '');
-    return m ? m[1]! : null;
-  }
-
-  token(cookie: string, phone: string, prompt_id: string): string {
-    return createHmac('sha256', this.key).update(`handset\0${cookie}\0${phone}\0${prompt_id}`).digest('base64url');
-  }
-
-  check(req: FastifyRequest, phone: string, prompt_id: string, given: unknown): boolean {
-    const cookie = this.read(req);
-    if (!cookie || typeof given !== 'string' || given.length > 100) return false;
-    const want = Buffer.from(this.token(cookie, phone, prompt_id));
-    const got = Buffer.from(given);
-    return got.length === want.length && timingSafeEqual(got, want);
-  }
-}
 
 const CSS = `
 *{box-sizing:border-box}body{margin:0;font:16px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#e9edf1;color:#1b1f24}

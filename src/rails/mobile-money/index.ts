@@ -10,7 +10,7 @@ import type { GatewayContext } from '../../gateway.ts';
 import type { GatewayModule } from '../../modules.ts';
 import { formatAmount } from '../../money/index.ts';
 import { normalizePhone } from '../payers.ts';
-import { Csrf, esc, layout, moneyText, newNonce, pageHeaders } from './html.ts';
+import { Csrf, CSRF_COOKIE, esc, layout, moneyText, newNonce, pageHeaders } from './html.ts';
 import { mobileMoneyRail, type Prompt } from './service.ts';
 
 export { mobileMoneyRail } from './service.ts';
@@ -59,7 +59,7 @@ const mod: GatewayModule = {
   name: 'mobile-money',
   async register(app: FastifyInstance, ctx: GatewayContext) {
     const rail = mobileMoneyRail(ctx);
-    const csrf = new Csrf(ctx.sealer.derive('csrf'));
+    const csrf = new Csrf(ctx.sealer.derive('csrf'), { cookie: CSRF_COOKIE, path: '/handset', secure: () => ctx.publicUrl().startsWith('https:') });
 
     app.setErrorHandler((err: FastifyError | CoreError | Error, req, reply) => {
       if (isCoreError(err)) {
@@ -96,7 +96,7 @@ const mod: GatewayModule = {
       return `<div class="net">${esc(sub?.network ?? 'MOBILE MONEY')} · ${esc(phone)}</div><h1>${esc(sub?.name ?? 'Handset')}</h1>`;
     }
 
-    function dynamicPart(phone: string, w: Wallet, prompts: Prompt[], cookie: string): string {
+    function dynamicPart(phone: string, w: Wallet, prompts: Prompt[], tokenFor: (prompt_id: string) => string): string {
       const bal = w.subscribers
         .map((s) => `<div class="bal"><div class="n">Balance (${esc(s.currency)})</div><div class="v" data-currency="${esc(s.currency)}">${esc(moneyText(s.balance_minor, s.currency))}</div></div>`)
         .join('');
@@ -104,7 +104,7 @@ const mod: GatewayModule = {
         ? prompts
             .map((p) => {
               const base = `/handset/${esc(phone)}/prompts/${esc(p.id)}`;
-              const tok = esc(csrf.token(cookie, phone, p.id));
+              const tok = esc(tokenFor(p.id));
               return `<section class="ussd" data-prompt-id="${esc(p.id)}">
 <p>Pay ${esc(moneyText(p.amount_minor, p.currency))} to ${esc(p.merchant_name)}? Enter PIN</p>${p.description ? `<p class="d">${esc(p.description)}</p>` : ''}
 <form method="post" action="${base}/approve"><input type="hidden" name="csrf" value="${tok}">
@@ -155,7 +155,7 @@ const mod: GatewayModule = {
       const w = await rail.wallet(phone);
       if (!w) return notFoundPage(reply, 'No mobile-money subscriber with this number.');
       const prompts = await rail.prompts(phone);
-      const cookie = csrf.cookie(req, reply);
+      const tokenFor = (id: string) => csrf.issue(req, reply, `${phone}\0${id}`);
       const nonce = newNonce();
       const r = String((req.query as { r?: string }).r ?? '');
       const flash = FLASH[r];
@@ -169,7 +169,7 @@ function busy(){var a=document.activeElement;if(a&&a.tagName==='INPUT'&&el.conta
 function tick(){fetch(${JSON.stringify(src)},{credentials:'same-origin',cache:'no-store'}).then(function(r){return r.ok?r.text():null}).then(function(h){if(h!==null&&h!==last&&!busy()){el.innerHTML=h;last=h}}).catch(function(){}).then(function(){setTimeout(tick,${POLL_MS})})}
 setTimeout(tick,${POLL_MS})})();`;
       return pageHeaders(reply, nonce).send(
-        layout({ title: `Handset ${phone}`, nonce, header: header(w, phone), body: `${flashHtml}<div id="live">${dynamicPart(phone, w, prompts, cookie)}</div>`, script }),
+        layout({ title: `Handset ${phone}`, nonce, header: header(w, phone), body: `${flashHtml}<div id="live">${dynamicPart(phone, w, prompts, tokenFor)}</div>`, script }),
       );
     });
 
@@ -177,14 +177,14 @@ setTimeout(tick,${POLL_MS})})();`;
       const phone = phoneOf(req);
       const w = phone ? await rail.wallet(phone) : null;
       if (!phone || !w) return reply.code(404).header('cache-control', 'no-store').type('text/plain').send('not found');
-      const cookie = csrf.cookie(req, reply);
+      const tokenFor = (id: string) => csrf.issue(req, reply, `${phone}\0${id}`);
       const prompts = await rail.prompts(phone);
       return reply
         .header('content-type', 'text/html; charset=utf-8')
         .header('cache-control', 'no-store')
         .header('x-content-type-options', 'nosniff')
         .header('content-security-policy', "default-src 'none'; frame-ancestors 'none'")
-        .send(dynamicPart(phone, w, prompts, cookie));
+        .send(dynamicPart(phone, w, prompts, tokenFor));
     });
 
     async function formAction(req: FastifyRequest, reply: FastifyReply, act: 'approve' | 'reject') {
@@ -193,7 +193,7 @@ setTimeout(tick,${POLL_MS})})();`;
       const id = promptIdOf(req);
       const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
       const back = (r: string, n?: number) => reply.redirect(`/handset/${phone}?r=${r}${n === undefined ? '' : `&n=${n}`}`, 303);
-      if (!csrf.check(req, phone, id, body.csrf)) return back('csrf');
+      if (!csrf.check(req, `${phone}\0${id}`, body.csrf)) return back('csrf');
       try {
         const out = act === 'approve' ? await rail.approve(phone, id, body.pin) : await rail.reject(phone, id);
         return back(out.payment.state === 'succeeded' ? 'approved' : out.payment.failure_code === 'insufficient_funds' ? 'insufficient_funds' : 'declined');

@@ -1,52 +1,11 @@
 // Page helpers of the wallet web app (also used by the payment-code pages): HTML escaping,
 // one tiny mobile-first layout with inline CSS under a per-response CSP nonce, security
 // headers, and CSRF tokens for form posts. Keep these exports stable.
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply } from 'fastify';
+import { Csrf as PageCsrf, escapeHtml, newNonce, type RawHtml, setPageHeaders } from '../../http/pages.ts';
 import type { Sealer } from '../../merchants/secrets.ts';
 
-/** Escapes text for HTML element content and double-quoted attributes. */
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Tagged template that escapes every interpolated value except `raw(...)` ones. */
-export class RawHtml {
-  constructor(readonly html: string) {}
-}
-export function raw(html: string): RawHtml {
-  return new RawHtml(html);
-}
-export function html(strings: TemplateStringsArray, ...values: unknown[]): RawHtml {
-  let out = strings[0]!;
-  values.forEach((v, i) => {
-    const part = Array.isArray(v) ? v.map((x) => (x instanceof RawHtml ? x.html : escapeHtml(x))).join('') : v instanceof RawHtml ? v.html : escapeHtml(v);
-    out += part + strings[i + 1]!;
-  });
-  return new RawHtml(out);
-}
-
-export function newNonce(): string {
-  return randomBytes(16).toString('base64');
-}
-
-/**
- * Security headers of every wallet page. Pages carry PIN forms, so nothing is cached.
- * CSP: nothing external; inline CSS (and any inline script) only with this response's nonce.
- */
-export function setPageHeaders(reply: FastifyReply, nonce: string): FastifyReply {
-  return reply
-    .header('content-type', 'text/html; charset=utf-8')
-    .header(
-      'content-security-policy',
-      `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'`,
-    )
-    .header('cache-control', 'no-store')
-    .header('pragma', 'no-cache')
-    .header('x-frame-options', 'DENY')
-    .header('x-content-type-options', 'nosniff')
-    .header('referrer-policy', 'no-referrer');
-}
+export { addCookie, escapeHtml, html, newNonce, raw, RawHtml, readCookie, setPageHeaders } from '../../http/pages.ts';
 
 const CSS = `
 *{box-sizing:border-box}body{margin:0;font:16px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f3f5f8;color:#17202a}
@@ -83,55 +42,9 @@ export function sendPage(reply: FastifyReply, status: number, title: string, bod
 export const CSRF_COOKIE = 'pg_csrf';
 export const CSRF_FIELD = 'csrf';
 
-/** A cookie value of the request, or undefined. */
-export function readCookie(req: FastifyRequest, name: string): string | undefined {
-  const cookie = req.headers.cookie ?? '';
-  for (const part of cookie.split(';')) {
-    const i = part.indexOf('=');
-    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim();
-  }
-  return undefined;
-}
-
-/** Appends a Set-Cookie without dropping ones already set on this reply. */
-export function addCookie(reply: FastifyReply, cookie: string): void {
-  const prev = reply.getHeader('set-cookie');
-  const list = prev === undefined ? [] : Array.isArray(prev) ? prev.map(String) : [String(prev)];
-  reply.header('set-cookie', [...list, cookie]);
-}
-
-/**
- * Double-submit CSRF: a random per-browser cookie (HttpOnly, SameSite=Strict) and, in each
- * form, HMAC(key, cookie + purpose). Another site can neither read the cookie nor compute
- * the token, and the token only fits the form (purpose) it was made for.
- */
-export class Csrf {
-  private readonly key: Buffer;
-  constructor(sealer: Sealer, private readonly secureCookies: () => boolean) {
-    this.key = sealer.derive('csrf');
-  }
-
-  /** The token for a form of `purpose`; sets the browser cookie when it has none. */
-  issue(req: FastifyRequest, reply: FastifyReply, purpose: string): string {
-    let seed = readCookie(req, CSRF_COOKIE);
-    if (!seed || !/^[A-Za-z0-9_-]{22,64}$/.test(seed)) {
-      seed = randomBytes(18).toString('base64url');
-      addCookie(reply, `${CSRF_COOKIE}=${seed}; Path=/wallet; HttpOnly; SameSite=Strict${this.secureCookies() ? '; Secure' : ''}`);
-      // Remember it for this request, so several forms on one page share it.
-      req.headers.cookie = `${req.headers.cookie ? req.headers.cookie + '; ' : ''}${CSRF_COOKIE}=${seed}`;
-    }
-    return this.mac(seed, purpose);
-  }
-
-  check(req: FastifyRequest, purpose: string, token: unknown): boolean {
-    const seed = readCookie(req, CSRF_COOKIE);
-    if (!seed || typeof token !== 'string' || token.length > 128) return false;
-    const want = Buffer.from(this.mac(seed, purpose));
-    const got = Buffer.from(token);
-    return got.length === want.length && timingSafeEqual(got, want);
-  }
-
-  private mac(seed: string, purpose: string): string {
-    return createHmac('sha256', this.key).update(seed + '\0' + purpose).digest('base64url');
+/** The wallet app's CSRF tokens (src/http/pages.ts Csrf), cookie scoped to /wallet. */
+export class Csrf extends PageCsrf {
+  constructor(sealer: Sealer, secureCookies: () => boolean) {
+    super(sealer.derive('csrf'), { cookie: CSRF_COOKIE, path: '/wallet', secure: secureCookies });
   }
 }
