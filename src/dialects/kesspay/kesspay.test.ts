@@ -309,6 +309,10 @@ describe('Native Pay', () => {
     assert.equal(r.body.code, 'INVALID_SERVICE_ID');
     r = await post('/kesspay/api/native-pay', { service_id: 2, store_id: c.store_id, amount: '4000', out_trade_no: orderNo() }, tok);
     assert.equal(r.status, 200, 'default 2 still there');
+    // a USD wallet's code cannot pay a KHR store
+    const code = await freshCode(await walletLogin());
+    r = await post('/kesspay/api/quick-pay', quickBody({ service_id: 7, store_id: c.store_id, amount: '4000', out_trade_no: orderNo() }, code), tok);
+    assert.deepEqual([r.status, r.body.code], [400, 'AUTH_CODE_CURRENCY']);
   });
 });
 
