@@ -54,9 +54,14 @@ export class RateLimiter {
     return a ?? c;
   }
 
-  authFailed(ip: string, credential?: string): void {
+  /** One failed authentication from this IP (the app counts every 401 answer here). */
+  authFailed(ip: string): void {
     this.count('ip:' + ip);
-    if (credential) this.count('cred:' + credential);
+  }
+
+  /** One failed authentication of this credential ("<dialect>:<identifier>"), from any IP. */
+  credentialFailed(credential: string): void {
+    this.count('cred:' + credential);
   }
 
   private count(key: string): void {

@@ -57,7 +57,7 @@ const mod: GatewayModule = {
         throw Object.assign(new WireError(429, `Trop de tentatives d'authentification échouées : réessayez dans ${wait_s} s`), { retry_after_s: wait_s });
       }
       const fail = (message: string) => {
-        if (m) ctx.limits.authFailed('', m);
+        if (m) ctx.limits.credentialFailed(m);
         return new WireError(401, message);
       };
       if (!candidates.length) throw fail("Token d'autorisation manquant");

@@ -48,7 +48,7 @@ const mod: GatewayModule = {
       if (wait_s !== null) throw new IbousError(429, `Too many failed authentications: retry in ${wait_s} s`, wait_s);
       const cred = await ctx.merchants.authenticate('ibous', key, secret);
       if (!cred) {
-        ctx.limits.authFailed('', 'ibous:' + key);
+        ctx.limits.credentialFailed('ibous:' + key);
         throw new IbousError(401, 'Invalid API-TOKEN-KEY or API-TOKEN-SECRET');
       }
       return cred;

@@ -112,7 +112,7 @@ const mod: GatewayModule = {
         });
       } catch (e) {
         // '' is no client's IP: this counts the username only (the app counts the IP on the 401).
-        if (e instanceof IntouchError && e.http_status === 401 && f.username) ctx.limits.authFailed('', key);
+        if (e instanceof IntouchError && e.http_status === 401 && f.username) ctx.limits.credentialFailed(key);
         throw e;
       }
     }

@@ -215,7 +215,7 @@ const mod: GatewayModule = {
       const cred = await ctx.merchants.authenticate(DIALECT, user, password);
       if (!cred) {
         // '' is no client's IP: this counts the user only (the IP is counted on the 401).
-        ctx.limits.authFailed('', 'kesspay:' + user);
+        ctx.limits.credentialFailed('kesspay:' + user);
         throw new KessError(401, 'INVALID_CREDENTIALS', 'wrong user or password');
       }
       return send(reply, 200, ok({ message: 'SUCCESS', token: await issueToken(cred), expires_in: TOKEN_TTL_S }));
