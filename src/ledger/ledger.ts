@@ -74,16 +74,16 @@ export async function postEntry(q: Queryable, entry: EntryInput): Promise<string
     const after = rows[0]!;
     if (NON_NEGATIVE_KINDS.includes(after.kind) && after.balance_minor < 0n) throw new Error(`invariant: account ${p.account_id} went negative`);
   }
-  const [e] = await q.query<{ id: bigint }>(
-    `insert into journal_entries (kind, payment_id, refund_id, payout_id, created_at) values ($1, $2, $3, $4, $5) returning id`,
-    [entry.kind, entry.payment_id ?? null, entry.refund_id ?? null, entry.payout_id ?? null, entry.created_at],
+  // The entry and its postings in one statement (one round trip).
+  const [e] = await q.query<{ entry_id: bigint }>(
+    `with e as (insert into journal_entries (kind, payment_id, refund_id, payout_id, created_at) values ($1, $2, $3, $4, $5) returning id)
+     insert into postings (entry_id, account_id, currency, amount_minor)
+     select e.id, a, c, m from e, unnest($6::bigint[], $7::text[], $8::bigint[]) as t(a, c, m)
+     returning entry_id`,
+    [entry.kind, entry.payment_id ?? null, entry.refund_id ?? null, entry.payout_id ?? null, entry.created_at,
+      postings.map((p) => p.account_id), postings.map((p) => p.currency), postings.map((p) => p.amount_minor.toString())],
   );
-  await q.query(
-    `insert into postings (entry_id, account_id, currency, amount_minor)
-     select $1, a, c, m from unnest($2::bigint[], $3::text[], $4::bigint[]) as t(a, c, m)`,
-    [e!.id, postings.map((p) => p.account_id), postings.map((p) => p.currency), postings.map((p) => p.amount_minor.toString())],
-  );
-  return String(e!.id);
+  return String(e!.entry_id);
 }
 
 /** The system account of a kind and currency (fees, float, card clearing), created on first use. */
