@@ -182,6 +182,9 @@ describe('Native Pay', () => {
     const session = await walletLogin();
     const resolved = await walletApi('POST', '/wallet/api/resolve', session, { qr: d.qr_code });
     assert.equal(resolved.status, 200, resolved.text);
+    assert.equal(resolved.body.merchant, 'Test Store', 'the payer sees sub_store_name as the payee');
+    const page = await (await fetch(d.qr_code)).text();
+    assert.match(page, /Test Store/);
     const paid = await walletApi('POST', '/wallet/api/pay', session, { qr: d.qr_code, pin: PIN });
     assert.equal(paid.status, 200, paid.text);
     assert.equal(await balance(PHONE), before - 1n);
@@ -466,7 +469,7 @@ describe('JSAPI Pay', () => {
     // the page needs the wallet session
     const page = await fetch(d.pay_url);
     assert.equal(page.status, 401);
-    assert.match(await page.text(), /href="\/wallet\/"/);
+    assert.ok((await page.text()).includes(`href="/wallet/?next=${encodeURIComponent('/wallet/jsapi/' + d.prepay_id)}"`), 'login link returns to this page');
     const session = await walletLogin();
     const view = await walletApi('GET', `/wallet/api/jsapi/${d.prepay_id}`, session);
     assert.deepEqual([view.body.payee, view.body.amount, view.body.payable], ['Foo Bar', '0.01', true]);

@@ -108,7 +108,7 @@ if(n<=0){var busy=Array.prototype.some.call(document.querySelectorAll('.pin'),fu
       schema: { tags, summary: 'Payment code page (wallet session cookie): one-time code, QR, payments waiting for the PIN', querystring: { type: 'object', properties: { currency: { type: 'string' } } } },
     }, async (req, reply) => {
       const s = cookieSession(req, sessions);
-      if (!s) return loginFirst(reply, 'show your payment code');
+      if (!s) return loginFirst(reply, 'show your payment code', '/wallet/code');
       try {
         return await codePage(req, reply, s.phone, (req.query as Record<string, unknown>).currency, 200, null);
       } catch (e) {
@@ -119,7 +119,7 @@ if(n<=0){var busy=Array.prototype.some.call(document.querySelectorAll('.pin'),fu
 
     app.post('/wallet/code/confirm', { schema: { tags, summary: 'Approve (with PIN) or decline a Quick Pay payment waiting for the PIN (form: payment_id, pin, action, csrf)' } }, async (req, reply) => {
       const s = cookieSession(req, sessions);
-      if (!s) return loginFirst(reply, 'confirm payments');
+      if (!s) return loginFirst(reply, 'confirm payments', '/wallet/code');
       const b = form(req);
       const id = typeof b.payment_id === 'string' ? b.payment_id.slice(0, 20) : '';
       if (!csrf.check(req, 'code-confirm:' + id, b[CSRF_FIELD])) return codePage(req, reply, s.phone, undefined, 403, 'The form expired: please try again.');

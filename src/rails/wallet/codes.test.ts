@@ -51,11 +51,12 @@ after(async () => {
 test('the code page needs the wallet session and links to the login', async () => {
   const res = await page.goto(t.url + '/wallet/code');
   assert.equal(res!.status(), 401);
-  assert.equal(await page.locator('#login').getAttribute('href'), '/wallet/');
+  assert.equal(await page.locator('#login').getAttribute('href'), '/wallet/?next=%2Fwallet%2Fcode');
   await page.click('#login');
   await page.fill('#phone', PHONE);
   await page.fill('#pin', PIN);
-  await Promise.all([page.waitForURL(t.url + '/wallet/'), page.click('button[type=submit]')]);
+  // After login the payer is back on the code page.
+  await Promise.all([page.waitForURL(t.url + '/wallet/code'), page.click('button[type=submit]')]);
 });
 
 test('the wallet app shows the payment code; a PIN-required Quick Pay is approved on the page', async () => {

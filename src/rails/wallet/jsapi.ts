@@ -58,9 +58,10 @@ export function msgHtml(text: string | null, kind: 'err' | 'ok' = 'err'): RawHtm
   return text ? html`<p class="msg ${kind}" role="${kind === 'err' ? 'alert' : 'status'}">${text}</p>` : raw('');
 }
 
-export function loginFirst(reply: FastifyReply, what: string): FastifyReply {
+/** A login link that brings the payer back to `back` (a /wallet/ path) afterwards. */
+export function loginFirst(reply: FastifyReply, what: string, back: string): FastifyReply {
   return sendPage(reply, 401, 'Log in', () => html`<h1>Log in first</h1>
-    <p class="msg err" role="alert">Log in to your wallet to ${what}.</p><p><a id="login" href="/wallet/">Log in to my wallet</a>, then come back to this page.</p>`);
+    <p class="msg err" role="alert">Log in to your wallet to ${what}.</p><p><a id="login" href="/wallet/?next=${encodeURIComponent(back)}">Log in to my wallet</a></p>`);
 }
 
 export async function registerJsapi(app: FastifyInstance, ctx: GatewayContext, wallet: WalletService, sessions: WalletSessions, csrf: Csrf): Promise<void> {
@@ -109,7 +110,7 @@ export async function registerJsapi(app: FastifyInstance, ctx: GatewayContext, w
   app.get('/wallet/jsapi/:token', { schema: { tags, summary: 'In-app confirm page of a JSAPI payment (wallet session cookie)' } }, async (req, reply) => {
     const p = await wallet.payment((req.params as { token: string }).token);
     if (!p) return notFound(reply);
-    if (!cookieSession(req, sessions)) return loginFirst(reply, 'pay this order');
+    if (!cookieSession(req, sessions)) return loginFirst(reply, 'pay this order', `/wallet/jsapi/${p.token}`);
     const v = await view(p);
     if (!v.payable) return closedPage(reply, v, 200, capitalize(stateMessage(v.state)) + '.', p.state !== 'pending' && ['succeeded', 'partially_refunded', 'refunded'].includes(p.state));
     return confirmPage(req, reply, v, 200, null);
@@ -119,7 +120,7 @@ export async function registerJsapi(app: FastifyInstance, ctx: GatewayContext, w
     const p = await wallet.payment((req.params as { token: string }).token);
     if (!p) return notFound(reply);
     const s = cookieSession(req, sessions);
-    if (!s) return loginFirst(reply, 'pay this order');
+    if (!s) return loginFirst(reply, 'pay this order', `/wallet/jsapi/${p.token}`);
     const b = form(req);
     const v = await view(p);
     if (!csrf.check(req, 'jsapi:' + p.token, b[CSRF_FIELD])) return confirmPage(req, reply, v, 403, 'The form expired: please try again.');

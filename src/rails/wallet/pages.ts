@@ -22,6 +22,7 @@ button.secondary{background:#e5e8ec;color:#17202a}
 .err{background:#fdecea;color:#8a1c12}.ok{background:#e6f4ea;color:#14532d}
 table{width:100%;border-collapse:collapse;font-size:.9rem}td{padding:.4rem 0;border-bottom:1px solid #eef1f4}td.r{text-align:right}
 header{background:#17324d;color:#fff;padding:.75rem 1rem;font-weight:700}
+a.link{display:block;color:#17324d;font-weight:600;text-decoration:none}
 `;
 
 /** The whole page: a header, the body, inline CSS under the nonce. */

@@ -71,7 +71,8 @@ export class WalletService {
     return {
       token: p.token,
       payment_id: p.id,
-      merchant: merchant?.name ?? '',
+      // KessPay names a sub-store as the payee; otherwise the merchant's own name.
+      merchant: String(p.details.payee_name ?? merchant?.name ?? ''),
       item: String(p.details.item ?? p.description ?? ''),
       amount: formatAmount(p.amount_minor + p.surcharge_minor, p.currency, 'fixed'),
       amount_minor: p.amount_minor + p.surcharge_minor,

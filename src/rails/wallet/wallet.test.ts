@@ -224,6 +224,28 @@ describe('wallet rail', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('login returns to the wallet page that asked for it, never to another site', async () => {
+    const w = await newWallet('Next Payer', '10');
+    const b = browserless();
+    const code = await b.get('/wallet/code');
+    assert.equal(code.res.status, 401);
+    const link = /href="(\/wallet\/\?next=[^"]+)"/.exec(code.text)![1]!;
+    const login = await b.get(link.replace(/&amp;/g, '&'));
+    assert.match(login.text, /name="next" value="\/wallet\/code"/);
+    const r = await b.post('/wallet/login', { phone: w.phone, pin: w.pin, next: '/wallet/code', csrf: csrfOf(login.text) });
+    assert.equal(r.res.status, 303);
+    assert.equal(r.res.headers.get('location'), '/wallet/code');
+    const home = await b.get('/wallet/');
+    assert.match(home.text, /href="\/wallet\/code"/, 'the home page links to the payment code');
+    for (const evil of ['https://evil.example/', '//evil.example/wallet/', '/wallet//evil.example', '/admin/merchants']) {
+      const b2 = browserless();
+      const l2 = await b2.get('/wallet/?next=' + encodeURIComponent(evil));
+      assert.match(l2.text, /name="next" value="\/wallet\/"/, evil);
+      const r2 = await b2.post('/wallet/login', { phone: w.phone, pin: w.pin, next: evil, csrf: csrfOf(l2.text) });
+      assert.equal(r2.res.headers.get('location'), '/wallet/', evil);
+    }
+  });
+
   test('browser: open the decoded QR URL, log in, pay, see the confirmation', async () => {
     const w = await newWallet('Olriche Rosier', '500');
     const qr = await createQr();

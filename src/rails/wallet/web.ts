@@ -38,12 +38,18 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
 
   // ---- home: log in, balance, history ------------------------------------------------
 
-  function loginPage(req: FastifyRequest, reply: FastifyReply, status: number, msg: string | null, phone = '') {
+  /** Where to go after login: only a path of the wallet app (no open redirect). */
+  function nextPath(v: unknown): string {
+    return typeof v === 'string' && v.length <= 200 && /^\/wallet\/[A-Za-z0-9_\-/]*(\?[A-Za-z0-9_=&-]*)?$/.test(v) && !v.includes('//') ? v : '/wallet/';
+  }
+
+  function loginPage(req: FastifyRequest, reply: FastifyReply, status: number, msg: string | null, phone = '', next = '/wallet/') {
     const token = csrf.issue(req, reply, 'login');
     return sendPage(reply, status, 'Wallet login', () => html`
       <h1>Log in to your wallet</h1>${message(msg)}
       <form class="card" method="post" action="/wallet/login">
         <input type="hidden" name="${CSRF_FIELD}" value="${token}">
+        <input type="hidden" name="next" value="${nextPath(next)}">
         <label for="phone">Phone number</label>
         <input id="phone" name="phone" type="tel" inputmode="tel" autocomplete="tel" maxlength="16" required value="${phone}" placeholder="50937000000">
         <label for="pin">PIN</label>
@@ -62,12 +68,13 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
       <div class="card"><div class="muted">Recent activity</div>
         ${items.length ? html`<table>${items.map((h) => html`<tr><td>${label(h.kind, h.amount_minor)}<br><span class="muted">${h.created_at.toISOString().slice(0, 16).replace('T', ' ')}</span></td><td class="r">${h.amount_minor > 0n ? '+' : ''}${h.amount} ${h.currency}</td></tr>`)}</table>` : html`<p class="muted">No activity yet.</p>`}
       </div>
+      <p><a class="card link" id="code-link" href="/wallet/code">Show my payment code (pay at a shop)</a></p>
       <form method="post" action="/wallet/logout"><input type="hidden" name="${CSRF_FIELD}" value="${token}"><button class="secondary" type="submit">Log out</button></form>`);
   }
 
   app.get('/wallet/', { schema: { tags, summary: 'Wallet home page (log in, balance, history)' } }, async (req, reply) => {
     const s = pageSession(req);
-    return s ? homePage(req, reply, s.phone) : loginPage(req, reply, 200, null);
+    return s ? homePage(req, reply, s.phone) : loginPage(req, reply, 200, null, '', nextPath((req.query as Record<string, unknown>).next));
   });
 
   app.post('/wallet/login', { schema: { tags, summary: 'Log in form post (phone, pin, csrf)' } }, async (req, reply) => {
@@ -76,10 +83,10 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
     try {
       const { phone } = await wallet.authenticate(b.phone, b.pin);
       setSession(reply, phone);
-      return reply.redirect('/wallet/', 303);
+      return reply.redirect(nextPath(b.next), 303);
     } catch (e) {
       const m = userMessage(e);
-      return loginPage(req, reply, m.status, m.text, typeof b.phone === 'string' ? b.phone.slice(0, 16) : '');
+      return loginPage(req, reply, m.status, m.text, typeof b.phone === 'string' ? b.phone.slice(0, 16) : '', nextPath(b.next));
     }
   });
 
