@@ -58,7 +58,7 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
       const p = nodes[C]!.gw.status.peek(payment.id);
       return p && p.state === 'succeeded' ? p : null;
     }, 5_000, 10);
-    assert.equal(seen.version, paid.version);
+    assert.equal(seen!.version, paid.version);
     assert.equal((await nodes[A]!.gw.status.get(payment.id))!.state, 'succeeded');
     const got = await receiver.waitFor(1);
     // Every dispatcher had the chance to send it: still exactly one delivery.

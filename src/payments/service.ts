@@ -187,9 +187,21 @@ export class Payments {
   async pay(payment_id: string, source: PaySource, extraDetails: Record<string, unknown> = {}): Promise<PaymentRecord> {
     const now = this.o.clock.now();
     const out = await this.o.db.tx(async (q): Promise<{ expired: PaymentRecord } | { paid: PaymentRecord }> => {
-      const rows = await q.query('select * from payments where id = $1 for update', [payment_id]);
+      // One round trip: the locked payment with everything the posting needs (payer account,
+      // fee rate, merchant and fee accounts); accounts not created yet are created below.
+      const payerId = source.kind === 'account' ? (ID_RE.test(source.account_id) ? source.account_id : '0') : null;
+      const rows = await q.query(
+        `select p.*,
+                (select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail) as x_fee_bps,
+                (select id from accounts a where a.kind = 'merchant' and a.merchant_id = p.merchant_id and a.currency = p.currency) as x_merchant_account,
+                (select id from accounts a where a.kind = 'fees' and a.currency = p.currency) as x_fees_account,
+                (select json_build_object('id', a.id::text, 'kind', a.kind, 'currency', a.currency, 'name', a.name) from accounts a where a.id = $2::bigint) as x_payer
+           from payments p where p.id = $1 for update of p`,
+        [payment_id, payerId],
+      );
       if (!rows.length) throw new CoreError('not_found', 'payment not found');
-      const p = toPayment(rows[0]!);
+      const row = rows[0]!;
+      const p = toPayment(row);
       if (p.state !== 'pending') throw new CoreError('invalid_state', `payment is ${p.state}`, { state: p.state });
       if (p.expires_at && p.expires_at <= now) {
         return { expired: await this.transition(q, p, 'expired', 'expired', now) };
@@ -198,19 +210,19 @@ export class Payments {
       let payerName: string | null = null;
       let payerAccountId: string | null = null;
       if (source.kind === 'account') {
-        const acct = await q.query('select id, kind, currency, name from accounts where id = $1', [source.account_id]);
-        if (!acct.length || !['wallet', 'subscriber'].includes(acct[0]!.kind)) throw new CoreError('not_found', 'payer account not found');
-        if (acct[0]!.currency !== p.currency) throw new CoreError('currency_mismatch', `payer account is in ${acct[0]!.currency}, payment in ${p.currency}`);
-        sourceAccount = String(acct[0]!.id);
-        payerName = acct[0]!.name;
+        const acct = (typeof row.x_payer === 'string' ? JSON.parse(row.x_payer) : row.x_payer) as { id: string; kind: string; currency: string; name: string | null } | null;
+        if (!acct || !['wallet', 'subscriber'].includes(acct.kind)) throw new CoreError('not_found', 'payer account not found');
+        if (acct.currency !== p.currency) throw new CoreError('currency_mismatch', `payer account is in ${acct.currency}, payment in ${p.currency}`);
+        sourceAccount = String(acct.id);
+        payerName = acct.name;
         payerAccountId = sourceAccount;
       } else {
         sourceAccount = await systemAccount(q, 'card_clearing', p.currency);
       }
-      const feeBps = await this.feeBps(q, p.merchant_id, p.rail);
+      const feeBps = row.x_fee_bps === null || row.x_fee_bps === undefined ? this.o.defaultFeeBps : Number(row.x_fee_bps);
       const fee = applyRateBps(p.amount_minor, BigInt(feeBps));
-      const merchant = await merchantAccount(q, p.merchant_id, p.currency);
-      const fees = await systemAccount(q, 'fees', p.currency);
+      const merchant = row.x_merchant_account != null ? String(row.x_merchant_account) : await merchantAccount(q, p.merchant_id, p.currency);
+      const fees = row.x_fees_account != null ? String(row.x_fees_account) : await systemAccount(q, 'fees', p.currency);
       await postEntry(q, {
         kind: 'payment',
         payment_id: p.id,
@@ -404,12 +416,7 @@ export class Payments {
 
   // ---- internals ---------------------------------------------------------------------
 
-  private async feeBps(q: Queryable, merchant_id: string, rail: Rail): Promise<number> {
-    const rows = await q.query<{ rate_bps: number }>('select rate_bps from merchant_fees where merchant_id = $1 and rail = $2', [merchant_id, rail]);
-    return rows.length ? rows[0]!.rate_bps : this.o.defaultFeeBps;
-  }
-
-  /** Outbox rows and the cross-node notification, inside the transaction of the change. */
+  /** Outbox rows of a change, inside its transaction (other nodes hear of it after the commit: publish). */
   private async afterChange(q: Queryable, ev: CallbackEvent, now: Date): Promise<void> {
     const dialect = ev.kind === 'payout' ? ev.payout.dialect : ev.payment.dialect;
     const builder = this.builders.get(dialect);
