@@ -24,6 +24,12 @@ export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     return503OnClosing: true,
     connectionTimeout: 30_000,
     requestTimeout: 120_000,
+    // Malformed URLs and over-long path parameters are refused before routing: answer in the
+    // app's error shape without echoing the (client-controlled) path back.
+    frameworkErrors: (err, _req, reply: any) => {
+      const long = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      reply.code(long ? 414 : 400).send({ error: { code: long ? 'uri_too_long' : 'bad_request', message: long ? 'a path segment is too long' : 'malformed URL' } });
+    },
   });
   app.setReplySerializer((payload) => toJson(payload));
   await app.register(formbody, { bodyLimit: ctx.config.bodyLimit_bytes, parser: (s) => Object.fromEntries(new URLSearchParams(s)) });
