@@ -124,7 +124,8 @@ export class Merchants {
 
   /** The credential row of a dialect identifier (api_key, user, username, merchant code). */
   async credential(dialect: Dialect, identifier: string): Promise<CredentialRow | null> {
-    if (typeof identifier !== 'string' || identifier.length === 0 || identifier.length > 128) return null;
+    // NUL cannot be stored in a Postgres text value (the query would fail): no such identifier.
+    if (typeof identifier !== 'string' || identifier.length === 0 || identifier.length > 128 || identifier.includes('\u0000')) return null;
     const key = dialect + '\0' + identifier;
     const hit = this.credCache.get(key);
     if (hit) return hit;
