@@ -20,7 +20,7 @@ export interface Step {
   path: string;
   headers?: Record<string, string>;
   body?: string;
-  /** var name → dotted JSON path in the answer */
+  /** var name → dotted JSON path in the answer, optionally `path~regex` (first group) */
   extract?: Record<string, string>;
   /** repeat the step until the JSON path's value is one of `in` (max `tries`, 1 ms apart) */
   until?: { path: string; in: unknown[]; tries?: number };
@@ -159,8 +159,11 @@ export async function run(spec: Spec): Promise<Result> {
               throw new Error(`${st.name ?? st.path}: not JSON: ${res.body.slice(0, 200)}`);
             }
           }
-          for (const [k, p] of Object.entries(st.extract ?? {})) {
-            const v = dig(json, p);
+          for (const [k, spec] of Object.entries(st.extract ?? {})) {
+            // "a.b" takes a JSON value; "a.b~regex" takes the regex's first group of it.
+            const [p, re] = spec.split('~') as [string, string | undefined];
+            let v = dig(json, p);
+            if (re !== undefined && typeof v === 'string') v = new RegExp(re).exec(v)?.[1];
             if (v === undefined || v === null) throw new Error(`${st.name ?? st.path}: no ${p} in ${res.body.slice(0, 200)}`);
             vars[k] = String(v);
           }
