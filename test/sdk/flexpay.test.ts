@@ -20,7 +20,7 @@ const ref = (p: string) => `${p}${Date.now().toString(36)}${++n}`;
 
 /** The callback for `orderNumber`, parsed with the SDK after its signature was verified. */
 async function callbackFor(orderNumber: string): Promise<FlexPayCallback> {
-  const hit = await eventually(() => rx.received.find((r) => r.body.includes(orderNumber)));
+  const hit = (await eventually(() => rx.received.find((r) => r.body.includes(orderNumber))))!;
   const header = hit.headers['paygate-signature'] as string;
   assert.equal(await verifyPaygateSignature(hit.body, header, merchant.webhook_secret), true, 'Paygate-Signature verifies');
   assert.equal(await verifyPaygateSignature(hit.body, header, 'whsec_other'), false);

@@ -3,8 +3,12 @@
 // (docs/card.md) with plain HTTP form posts.
 import assert from 'node:assert/strict';
 import { PNG } from 'pngjs';
-import jsQR from 'jsqr';
+import jsqrModule from 'jsqr';
 import { eventually, type TestGateway } from '../harness.ts';
+
+// jsqr is CommonJS: its default export is the function under NodeNext typing, or `.default` at run time
+type JsQR = typeof jsqrModule extends { default: infer F } ? F : typeof jsqrModule;
+const jsQR = ((jsqrModule as any).default ?? jsqrModule) as JsQR;
 
 export interface Answer { status: number; body: any; text: string }
 
