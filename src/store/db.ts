@@ -11,8 +11,12 @@ export interface Db extends Queryable {
   readonly engine: 'pglite' | 'postgres';
   /** Runs fn in one transaction; retried on serialization failures and deadlocks. */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
-  /** Subscribes to NOTIFY on a channel. Resolves once listening. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribes to NOTIFY on a channel. Resolves once listening. On a server, a lost listening
+   * connection is re-opened and `onReconnect` called (notifications in between are lost:
+   * the caller resynchronises).
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

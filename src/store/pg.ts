@@ -8,7 +8,7 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 30_000 });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
   await pool.query('select 1');
-  const listeners: pg.Client[] = [];
+  const listeners: { end(): Promise<void> }[] = [];
 
   const db: Db = {
     engine: 'postgres',
@@ -34,16 +34,46 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
         }
       }
     },
-    async listen(channel, onPayload) {
-      const client = new pg.Client({ connectionString: url });
-      client.on('error', () => {});
-      await client.connect();
-      client.on('notification', (n) => {
-        if (n.channel === channel) onPayload(n.payload ?? '');
-      });
-      await client.query(`listen ${pgIdent(channel)}`);
-      listeners.push(client);
+    async listen(channel, onPayload, onReconnect) {
+      // A dedicated connection; if it drops, it is re-opened (backoff up to 2 s) and LISTENs
+      // again, then onReconnect lets the caller catch up on what it may have missed.
+      let client: pg.Client;
+      let closed = false;
+      const open = async (): Promise<void> => {
+        const c = new pg.Client({ connectionString: url });
+        c.on('notification', (n) => {
+          if (n.channel === channel) onPayload(n.payload ?? '');
+        });
+        let lost = false;
+        const onLost = () => {
+          if (lost || closed) return;
+          lost = true;
+          void reconnect();
+        };
+        c.on('error', onLost);
+        c.on('end', onLost);
+        await c.connect();
+        await c.query(`listen ${pgIdent(channel)}`);
+        client = c;
+      };
+      const reconnect = async (): Promise<void> => {
+        for (let delay = 100; !closed; delay = Math.min(delay * 2, 2000)) {
+          await new Promise((r) => setTimeout(r, delay));
+          if (closed) return;
+          try {
+            await open();
+            if (!closed) onReconnect?.();
+            return;
+          } catch {
+            // retry
+          }
+        }
+      };
+      await open();
+      const entry = { end: () => { closed = true; return client.end(); } };
+      listeners.push(entry);
       return async () => {
+        closed = true;
         await client.end().catch(() => {});
       };
     },
