@@ -96,6 +96,9 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
     const known = status.peek(msg.id);
     if (known && known.version >= (msg.v ?? 0)) return;
     payments.get(msg.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
+  }, () => {
+    // The listening connection was lost and is back: catch up on what was missed meanwhile.
+    status.resync().then((n) => log.warn({ updated: n }, 'change feed reconnected; status cache resynchronised'), (err) => log.error({ err }, 'status cache resync failed'));
   });
 
   let sweeper: NodeJS.Timeout | null = null;

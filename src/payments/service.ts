@@ -102,6 +102,13 @@ export class Payments {
     const rows = await q.query('select * from payments where id = $1', [id]);
     return rows.length ? toPayment(rows[0]!) : null;
   }
+  /** Several payments by id (unknown ids are left out), for cache resynchronisation. */
+  async getMany(ids: string[]): Promise<PaymentRecord[]> {
+    const ok = ids.filter((id) => ID_RE.test(id));
+    if (!ok.length) return [];
+    const rows = await this.o.db.query('select * from payments where id = any($1::bigint[])', [ok]);
+    return rows.map(toPayment);
+  }
   async getByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PaymentRecord | null> {
     const rows = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);
     return rows.length ? toPayment(rows[0]!) : null;

@@ -12,7 +12,7 @@ export class StatusCache {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly payments: Payments, feed: ChangeFeed) {
+  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed) {
     this.unsubscribe = feed.subscribe((c) => {
       if (c.type === 'payment') this.put(c.payment);
     });
@@ -44,6 +44,26 @@ export class StatusCache {
     const p = await this.payments.get(id);
     if (p) this.put(p);
     return p;
+  }
+
+  /**
+   * Re-reads every cached payment (in chunks) and publishes the newer versions on the local
+   * feed: after the cross-node notification stream was interrupted, changes made meanwhile
+   * are caught up.
+   */
+  async resync(chunk = 1000): Promise<number> {
+    const ids = [...this.byId.keys()];
+    let updated = 0;
+    for (let i = 0; i < ids.length; i += chunk) {
+      for (const p of await this.payments.getMany(ids.slice(i, i + chunk))) {
+        const cur = this.byId.get(p.id);
+        if (!cur || cur.version < p.version) {
+          this.feed.publish({ type: 'payment', payment: p }); // the cache and every other local listener hear it
+          updated++;
+        }
+      }
+    }
+    return updated;
   }
 
   /** Resolves when the payment's version passes `version` or after timeout_ms. */
