@@ -306,7 +306,7 @@ async function seedPending(node: Proc, merchant_id: string, n: number): Promise<
 }
 
 /** 1. Polling a pending payment's status with 10,000 pending, against a bare route. */
-async function scenarioPolling(pgOk: boolean): Promise<void> {
+async function scenarioPolling(pgOk: boolean): Promise<number> {
   const databaseUrl = pgOk ? dbUrl(await freshDb('poll')) : undefined;
   const node = await startNode({ databaseUrl });
   const setup = await setupVia(node, 1, 1);
@@ -345,6 +345,7 @@ async function scenarioPolling(pgOk: boolean): Promise<void> {
   await bare.stop();
   check('polling ≥ 0.5× bare route', gRow.throughput / bRow.throughput, 0.5, 'higher');
   check(`gateway peak RSS < 300 MB with ${PENDING} pending`, rss, 300, 'lower');
+  return gRow.throughput;
 }
 
 /** 2. Complete payments per second against pgbench TPC-B; 3. create p99 at half the max rate. */
@@ -404,7 +405,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
 }
 
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */
-async function scenarioFanout(payRate: number): Promise<void> {
+async function scenarioFanout(payRate: number, pollRateMax: number): Promise<void> {
   const databaseUrl = dbUrl(await freshDb('fanout'));
   const a = await startNode({ databaseUrl });
   const [b, c] = await Promise.all([startNode({ databaseUrl }), startNode({ databaseUrl })]);
@@ -429,7 +430,8 @@ async function scenarioFanout(payRate: number): Promise<void> {
   });
   // Polling at a steady rate (merchants poll every 100 ms or so), not as fast as possible: the
   // nodes stay below saturation so propagation is what gets measured.
-  const pollRate = QUICK ? 600 : 1500;
+  // A quarter of what one node answered in scenario 1, spread over three nodes.
+  const pollRate = Math.max(100, Math.min(QUICK ? 600 : 1500, Math.floor((pollRateMax || 2000) / 4)));
   const pollP = loadgen({ mode: 'open', rate: pollRate, duration_s: D, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
   const [pay, poll] = await Promise.all([payP, pollP]);
   await new Promise((r) => setTimeout(r, 500)); // let the last notifications land
@@ -475,12 +477,14 @@ async function main(): Promise<void> {
   log(`bench ${QUICK ? '--quick' : 'default'}: ${D} s per run, Postgres ${pgOk ? 'at ' + PG_BASE : 'NOT available'}`);
   const want = (s: string) => !only || only.includes(s);
   let payRate = 0;
-  if (want('polling')) await scenarioPolling(pgOk);
+  let pollRate = 0;
+  if (want('polling')) pollRate = await scenarioPolling(pgOk);
   if (want('payment')) payRate = (await scenarioPaymentPath(pgOk)).payRate;
   if (want('fanout')) {
-    if (pgOk) await scenarioFanout(payRate);
+    if (pgOk) await scenarioFanout(payRate, pollRate);
     else notes.push('Fan-out needs Postgres: skipped.');
   }
+  rows.sort((a, b) => a.scenario.localeCompare(b.scenario)); // stable: scenario order, then run order
   const meta = {
     date: new Date().toISOString(), mode: QUICK ? 'quick' : 'default', seconds_per_run: D, cpus: cpus().length, mem_gb: Math.round(totalmem() / 2 ** 30),
     node: process.version, total_s: Math.round((Date.now() - started) / 1000),
