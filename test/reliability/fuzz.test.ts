@@ -107,12 +107,12 @@ const EPS: Ep[] = [
   { name: 'wallet.page.pay', method: 'POST', path: (id) => `/wallet/pay/${id}`, fields: ['phone', 'pin', 'action', 'csrf'], auth: 'none', shape: 'any' },
   { name: 'wallet.page.get', method: 'GET', path: (id) => `/wallet/pay/${id}`, fields: [], auth: 'none', shape: 'any' },
   { name: 'handset.prompts', method: 'GET', path: (id) => `/handset/api/${id}/prompts`, fields: [], auth: 'none', shape: 'error' },
-  { name: 'handset.approve', method: 'POST', path: (id) => `/handset/api/250788400001/prompts/${id}/approve`, fields: ['pin'], auth: 'none', shape: 'error' },
+  { name: 'handset.approve', method: 'POST', path: (id) => `/handset/api/250788400009/prompts/${id}/approve`, fields: ['pin'], auth: 'none', shape: 'error' },
   { name: 'handset.reject', method: 'POST', path: (id) => `/handset/api/250788400002/prompts/${id}/reject`, fields: [], auth: 'none', shape: 'error' },
   { name: 'handset.balance', method: 'GET', path: (id) => `/handset/api/${id}/balance`, fields: [], auth: 'none', shape: 'error' },
   { name: 'handset.tx', method: 'GET', path: (id) => `/handset/api/${id}/transactions`, fields: [], auth: 'none', shape: 'error' },
   { name: 'handset.page', method: 'GET', path: (id) => `/handset/${id}`, fields: [], auth: 'none', shape: 'any' },
-  { name: 'handset.page.approve', method: 'POST', path: (id) => `/handset/250788400001/prompts/${id}/approve`, fields: ['pin', 'csrf'], auth: 'none', shape: 'any' },
+  { name: 'handset.page.approve', method: 'POST', path: (id) => `/handset/250788400009/prompts/${id}/approve`, fields: ['pin', 'csrf'], auth: 'none', shape: 'any' },
   { name: 'checkout.get', method: 'GET', path: (id) => `/checkout/${id}`, fields: [], auth: 'none', shape: 'any' },
   { name: 'checkout.pay', method: 'POST', path: (id) => `/checkout/${id}/pay`, fields: ['card_number', 'expiry', 'cvv', 'name', 'csrf'], auth: 'none', shape: 'any' },
   { name: 'checkout.3ds', method: 'POST', path: (id) => `/checkout/${id}/3ds`, fields: ['code', 'csrf'], auth: 'none', shape: 'any' },
@@ -121,7 +121,8 @@ const EPS: Ep[] = [
   { name: 'admin.payments', method: 'GET', path: (id) => `/admin/payments/${id}`, fields: [], auth: 'none', shape: 'error' },
 ];
 
-/** Ids/tokens in paths and fields: never a real payable token (real payment ids only for reads). */
+/** Ids/tokens in paths and fields: never a real payable token (real payment ids only for reads);
+ * PIN-taking paths name a phone with no subscriber, so a wrong PIN never counts toward a lockout. */
 const pathId = fc.oneof(
   fc.constantFrom('40000000000001', '0', '-1', '99999999999999999999999', 'x'.repeat(300), 'null', '250788400001', 'ab%00cd', '%F0%9F%98%80'),
   fc.stringMatching(/^[A-Za-z0-9_-]{1,60}$/),
