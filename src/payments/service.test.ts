@@ -93,7 +93,7 @@ describe('payments core', () => {
         if (allowed) continue;
         const id = await go();
         const before = await p.get(id);
-        await assert.rejects(a.run(id), (e) => isCoreError(e) && ['invalid_state', 'refund_exceeds_payment'].includes(e.code), `${name} from ${state}`);
+        await assert.rejects(a.run(id), (e) => isCoreError(e) && ['invalid_state', 'refund_exceeds_payment', 'expired'].includes(e.code), `${name} from ${state}`);
         const afterRow = await p.get(id);
         assert.equal(afterRow!.state, before!.state, `${name} from ${state} changed nothing`);
         assert.equal(afterRow!.version, before!.version);

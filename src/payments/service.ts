@@ -209,6 +209,8 @@ export class Payments {
       if (!rows.length) throw new CoreError('not_found', 'payment not found');
       const row = rows[0]!;
       const p = toPayment(row);
+      // Expired, whether the sweeper got there first or not, is one answer for the payer.
+      if (p.state === 'expired') throw new CoreError('expired', 'payment has expired', { state: p.state });
       if (p.state !== 'pending') throw new CoreError('invalid_state', `payment is ${p.state}`, { state: p.state });
       if (p.expires_at && p.expires_at <= now) {
         return { expired: await this.transition(q, p, 'expired', 'expired', now) };
