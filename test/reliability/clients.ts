@@ -75,3 +75,38 @@ export async function handsetApprove(base: string, phone: string, payment_id: st
   if (!prompt) return null;
   return call(`${base}/handset/api/${phone}/prompts/${prompt.id}/approve`, json({ pin }));
 }
+
+// ---- KessPay (seed 001) -------------------------------------------------------------------
+
+/** A KessPay API token (lasts 60 s on the gateway's clock). */
+export async function kessToken(base: string, c: NonNullable<Creds['kesspay']>): Promise<string> {
+  const r = await call(`${base}/kesspay/api/token`, json({ user: c.user, password: c.password }));
+  if (r.status !== 200 || r.body?.success !== true) throw new Error(`kesspay token: ${r.status} ${r.text}`);
+  return r.body.data.token;
+}
+
+/** A KessPay operation (`/kesspay/api/<op>`) with a Bearer token; `raw` is sent as the body text as is. */
+export function kess(base: string, token: string, op: string, body: Record<string, unknown> | string) {
+  return call(`${base}/kesspay/api/${op}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** Quick Pay body with the 18-digit auth_code as an unquoted JSON number, as the seed writes it. */
+export function quickPayBody(fields: Record<string, unknown>, code: string): string {
+  return JSON.stringify(fields).replace(/}$/, `,"auth_code":${code}}`);
+}
+
+/** A fresh one-time payment code of the logged-in wallet (`GET /wallet/api/code`). */
+export async function walletCode(base: string, session: string, currency?: string): Promise<string> {
+  const r = await call(`${base}/wallet/api/code${currency ? `?currency=${currency}` : ''}`, { headers: { authorization: `Bearer ${session}` } });
+  if (r.status !== 200) throw new Error(`wallet code: ${r.status} ${r.text}`);
+  return r.body.code;
+}
+
+/** The wallet pay token of a KessPay Native Pay `qr_code` (`/wallet/pay/<token>`). */
+export function payUrlToken(qr_code: string): string {
+  return new URL(qr_code).pathname.split('/').pop()!;
+}

@@ -4,12 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startGateway, type TestGateway } from '../harness.ts';
-import { call, type Creds, flexpay, ibous, intouch, json, qrToken, walletLogin, walletPay } from './clients.ts';
+import { call, type Creds, flexpay, ibous, intouch, json, kess, kessToken, payUrlToken, qrToken, quickPayBody, walletCode, walletLogin, walletPay } from './clients.ts';
 
 let t: TestGateway;
 let creds: Creds;
 const PIN = '1357';
 const ROUNDS = 3; // each race runs this many times
+const KP_WALLETS = ['85512300001', '85512300002'];
 
 before(async () => {
   t = await startGateway();
@@ -17,6 +18,7 @@ before(async () => {
   for (const p of ['50932000001', '50932000002']) await t.createPayer('wallet', { phone: p, pin: PIN, currency: 'HTG', balance: '100000' });
   await t.createPayer('subscriber', { phone: '250788300001', pin: PIN, currency: 'RWF', balance: '1000000' });
   await t.createPayer('subscriber', { phone: '243990300001', pin: PIN, currency: 'USD', balance: '100000' });
+  for (const p of KP_WALLETS) await t.createPayer('wallet', { phone: p, pin: PIN, currency: 'USD', balance: '100000' });
 });
 after(() => t.close());
 
@@ -118,6 +120,125 @@ test('the same merchant reference at once, different parameters: exactly one pay
     const it = await all(6, (i) => intouch(t.url, creds.intouchpay, 'requestpayment', { amount: String(200 + i), mobilephone: '250788300001', requesttransactionid: `diff-${r}` }, t.clock.now()));
     assert.equal(count(it, (x) => x.status === 200), 1);
     assert.equal(count(it, (x) => x.status === 409 && x.body.responsecode === '2400'), 5);
+  }
+  assert.deepEqual(await t.verify(), []);
+});
+
+// ---- KessPay (seed 001) -------------------------------------------------------------------
+
+let kpSeq = 0;
+const kpOrder = (tag: string) => `KP-${tag}-${++kpSeq}`;
+const kpTok = () => kessToken(t.url, creds.kesspay!);
+const kpBase = (over: Record<string, unknown> = {}) => ({ service_id: 30, store_id: creds.kesspay!.store_id, sub_store_name: 'Race Store', amount: 0.5, out_trade_no: kpOrder('x'), ...over });
+
+async function kpWalletBalance(phone: string): Promise<bigint> {
+  const s = await walletLogin(t.url, phone, PIN, 'USD');
+  const b = await call(`${t.url}/wallet/api/balance`, { headers: { authorization: `Bearer ${s}` } });
+  return BigInt(b.body.wallets.find((w: any) => w.currency === 'USD').balance_minor);
+}
+
+/** A Native Pay order paid by a wallet through the wallet JSON API. */
+async function kpPaid(amount: number): Promise<{ out_trade_no: string; token: string }> {
+  const token = await kpTok();
+  const out_trade_no = kpOrder('paid');
+  const n = await kess(t.url, token, 'native-pay', kpBase({ amount, out_trade_no }));
+  assert.equal(n.status, 200, n.text);
+  const s = await walletLogin(t.url, KP_WALLETS[0]!, PIN, 'USD');
+  const p = await walletPay(t.url, s, payUrlToken(n.body.data.qr_code), PIN);
+  assert.equal(p.status, 200, p.text);
+  return { out_trade_no, token };
+}
+
+test('KessPay: one payment code used by two Quick Pays at once: exactly one succeeds, the other AUTH_CODE_USED, the wallet debited once', async () => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const phone = KP_WALLETS[1]!;
+    const before = await kpWalletBalance(phone);
+    const code = await walletCode(t.url, await walletLogin(t.url, phone, PIN, 'USD'), 'USD');
+    const token = await kpTok();
+    const orders = [kpOrder('code'), kpOrder('code')];
+    const res = await Promise.all(orders.map((o) => kess(t.url, token, 'quick-pay', quickPayBody(kpBase({ service_id: 2, amount: 1.25, out_trade_no: o }), code))));
+    const won = res.filter((x) => x.status === 200 && x.body?.data?.result_code === 'SUCCESS');
+    assert.equal(won.length, 1, JSON.stringify(res.map((x) => x.body)));
+    const lost = res.find((x) => x !== won[0])!;
+    assert.deepEqual([lost.status, lost.body?.success, lost.body?.code], [409, false, 'AUTH_CODE_USED'], lost.text);
+    assert.equal(await kpWalletBalance(phone), before - 125n);
+    // The winner's order reads paid; the loser's is unknown (refused before it was written) or failed.
+    const st = await Promise.all(orders.map((o) => kess(t.url, token, 'check-payment', { store_id: creds.kesspay!.store_id, out_trade_no: o })));
+    assert.equal(st.filter((x) => x.body?.data?.trade_state === 'SUCCESS').length, 1, JSON.stringify(st.map((x) => x.body)));
+    assert.ok(st.every((x) => x.body?.data?.trade_state === 'SUCCESS' || x.body?.data?.trade_state === 'PAYERROR' || x.body?.code === 'ORDER_NOT_EXIST'), JSON.stringify(st.map((x) => x.body)));
+  }
+  assert.deepEqual(await t.verify(), []);
+});
+
+test('KessPay: the same out_trade_no at once, identical parameters: one order (Native: the same qr_code for all; Quick Pay: one debit)', async () => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const token = await kpTok();
+    const nat = kpBase({ out_trade_no: kpOrder('same-n'), amount: 2.5, fee_rate: 2 });
+    const n = await all(6, () => kess(t.url, token, 'native-pay', nat));
+    assert.ok(n.every((x) => x.status === 200 && x.body?.success === true), JSON.stringify(n.map((x) => x.body)));
+    assert.equal(new Set(n.map((x) => x.body.data.transaction_id)).size, 1);
+    assert.equal(new Set(n.map((x) => x.body.data.qr_code)).size, 1);
+    const js = kpBase({ out_trade_no: kpOrder('same-j'), amount: 3 });
+    const j = await all(6, () => kess(t.url, token, 'jsapi-pay', js));
+    assert.ok(j.every((x) => x.status === 200 && x.body?.success === true), JSON.stringify(j.map((x) => x.body)));
+    assert.equal(new Set(j.map((x) => x.body.data.prepay_id)).size, 1);
+
+    const phone = KP_WALLETS[1]!;
+    const before = await kpWalletBalance(phone);
+    const code = await walletCode(t.url, await walletLogin(t.url, phone, PIN, 'USD'), 'USD');
+    const body = quickPayBody(kpBase({ service_id: 2, out_trade_no: kpOrder('same-q'), amount: 0.75 }), code);
+    const q = await all(6, () => kess(t.url, token, 'quick-pay', body));
+    // The first answers SUCCESS; a retry that overtakes the charge reads the order as it is (USERPAYING).
+    assert.ok(q.every((x) => x.status === 200 && ['SUCCESS', 'USERPAYING'].includes(x.body?.data?.result_code)), JSON.stringify(q.map((x) => x.body)));
+    assert.ok(q.some((x) => x.body.data.result_code === 'SUCCESS'));
+    assert.equal(new Set(q.map((x) => x.body.data.transaction_id)).size, 1);
+    assert.equal(await kpWalletBalance(phone), before - 75n);
+    const again = await kess(t.url, token, 'quick-pay', body);
+    assert.deepEqual([again.status, again.body?.data?.result_code], [200, 'SUCCESS'], again.text);
+  }
+  assert.deepEqual(await t.verify(), []);
+});
+
+test('KessPay: the same out_trade_no at once, different parameters: exactly one order, the others ORDER_EXISTS (409)', async () => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const token = await kpTok();
+    const o = kpOrder('diff');
+    const res = await all(6, (i) => kess(t.url, token, i % 2 ? 'jsapi-pay' : 'native-pay', kpBase({ out_trade_no: o, amount: 1 + i })));
+    assert.equal(count(res, (x) => x.status === 200 && x.body?.success === true), 1, JSON.stringify(res.map((x) => x.body)));
+    assert.equal(count(res, (x) => x.status === 409 && x.body?.success === false && x.body?.code === 'ORDER_EXISTS'), 5);
+    const winner = res.find((x) => x.status === 200)!;
+    const st = await kess(t.url, token, 'check-payment', { store_id: creds.kesspay!.store_id, out_trade_no: o });
+    assert.equal(st.body.data.amount, winner.body.data.amount);
+    assert.equal(st.body.data.transaction_id, winner.body.data.transaction_id);
+  }
+  assert.deepEqual(await t.verify(), []);
+});
+
+test('KessPay: concurrent partial refunds beyond the paid amount: exactly amount / refund succeed, the rest REFUND_AMOUNT_EXCEEDED', async () => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const { out_trade_no, token } = await kpPaid(1);
+    const res = await all(6, (i) => kess(t.url, token, 'refund', { service_id: 30, store_id: creds.kesspay!.store_id, refund_amount: 0.4, out_trade_no, out_refund_no: `${out_trade_no}-R${i}` }));
+    assert.equal(count(res, (x) => x.status === 200 && x.body?.data?.result_code === 'SUCCESS'), 2, JSON.stringify(res.map((x) => x.body)));
+    assert.equal(count(res, (x) => x.status === 409 && x.body?.success === false && x.body?.code === 'REFUND_AMOUNT_EXCEEDED'), 4);
+    const st = await kess(t.url, token, 'check-payment', { store_id: creds.kesspay!.store_id, out_trade_no });
+    assert.deepEqual([st.body.data.trade_state, st.body.data.refunded_amount], ['REFUND', 0.8], st.text);
+  }
+  assert.deepEqual(await t.verify(), []);
+});
+
+test('KessPay: the same out_refund_no at once: one refund (identical: the same refund_id for all; different: REFUND_NO_EXISTS)', async () => {
+  for (let r = 0; r < ROUNDS; r++) {
+    const { out_trade_no, token } = await kpPaid(2);
+    const store_id = creds.kesspay!.store_id;
+    const same = await all(6, () => kess(t.url, token, 'refund', { service_id: 30, store_id, refund_amount: 0.5, out_trade_no, out_refund_no: `${out_trade_no}-S`, reason: 'race' }));
+    assert.ok(same.every((x) => x.status === 200 && x.body?.data?.result_code === 'SUCCESS'), JSON.stringify(same.map((x) => x.body)));
+    assert.equal(new Set(same.map((x) => x.body.data.refund_id)).size, 1);
+    const diff = await all(6, (i) => kess(t.url, token, 'refund', { service_id: 30, store_id, refund_amount: (i + 1) / 10, out_trade_no, out_refund_no: `${out_trade_no}-D` }));
+    assert.equal(count(diff, (x) => x.status === 200 && x.body?.data?.result_code === 'SUCCESS'), 1, JSON.stringify(diff.map((x) => x.body)));
+    assert.equal(count(diff, (x) => x.status === 409 && x.body?.code === 'REFUND_NO_EXISTS'), 5);
+    const won = diff.find((x) => x.status === 200)!.body.data.refund_amount as number;
+    const st = await kess(t.url, token, 'check-payment', { store_id, out_trade_no });
+    assert.equal(Math.round(st.body.data.refunded_amount * 100), Math.round((0.5 + won) * 100), st.text);
   }
   assert.deepEqual(await t.verify(), []);
 });
