@@ -27,6 +27,8 @@ export interface Config {
   delivery: { base_ms: number; factor: number; cap_ms: number; maxAttempts: number; timeout_ms: number; poll_ms: number };
   bodyLimit_bytes: number;
   sweep_ms: number;
+  /** Status cache catch-up interval on a shared Postgres (bounds staleness when a notification is lost). */
+  cacheCatchUp_ms: number;
   rateLimits: RateLimitConfig;
 }
 
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOve
     },
     bodyLimit_bytes: int(env.PAYGATE_BODY_LIMIT_BYTES, 64 * 1024),
     sweep_ms: int(env.PAYGATE_SWEEP_MS, 1_000),
+    cacheCatchUp_ms: int(env.PAYGATE_CACHE_CATCHUP_MS, 1_000),
     rateLimits: {
       ...DEFAULT_RATE_LIMITS,
       ip_per_s: int(env.PAYGATE_RATE_IP_PER_S, DEFAULT_RATE_LIMITS.ip_per_s),

@@ -101,6 +101,25 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
     status.resync().then((n) => log.warn({ updated: n }, 'change feed reconnected; status cache resynchronised'), (err) => log.error({ err }, 'status cache resync failed'));
   });
 
+  // On a shared server other nodes change payments too: every catch-up interval, re-read the
+  // cached payments changed since the last pass (minus a margin for clock skew between nodes),
+  // so a lost notification leaves a status stale for one interval at most.
+  let catchUp: NodeJS.Timeout | null = null;
+  let watermark = clock.now();
+  const CATCH_UP_MARGIN_MS = 5_000;
+  const startCatchUp = () => {
+    if (db.engine !== 'postgres' || config.cacheCatchUp_ms <= 0) return;
+    let running = false;
+    catchUp = setInterval(() => {
+      if (running) return;
+      running = true;
+      const passStart = clock.now();
+      status.catchUp(new Date(watermark.getTime() - CATCH_UP_MARGIN_MS))
+        .then(() => { watermark = passStart; }, (err) => log.error({ err }, 'status cache catch-up failed'))
+        .finally(() => { running = false; });
+    }, config.cacheCatchUp_ms);
+  };
+
   let sweeper: NodeJS.Timeout | null = null;
   const gw: Gateway = {
     ...ctx,
@@ -110,6 +129,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       const u = new URL(address);
       baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${u.port}`;
       dispatcher.start();
+      startCatchUp();
       sweeper = setInterval(() => {
         payments.expireDue().catch((err) => log.error({ err }, 'expiry sweep failed'));
       }, config.sweep_ms);
@@ -117,6 +137,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
     },
     async close() {
       if (sweeper) clearInterval(sweeper);
+      if (catchUp) clearInterval(catchUp);
       await app.close(); // finishes in-flight requests first
       await dispatcher.stop();
       status.close();

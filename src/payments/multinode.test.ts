@@ -49,6 +49,24 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
       callback_url: receiver.url, ...(ttl_ms ? { ttl_ms } : {}),
     });
 
+  test('a change whose notification is lost still reaches every node within the catch-up interval', async () => {
+    const { payment } = await create(A, 'mn-lost');
+    for (const n of [B, C]) assert.equal((await nodes[n]!.gw.status.get(payment.id))!.state, 'pending');
+    // As if the node that made the change died between its commit and its notification:
+    // the row changes, nobody is told.
+    const c = new pg.Client({ connectionString: dbUrl });
+    await c.connect();
+    await c.query(`update payments set state = 'cancelled', failure_code = 'cancelled', version = version + 1, updated_at = now() where id = $1`, [payment.id]);
+    await c.end();
+    for (const n of [B, C]) {
+      const seen = await eventually(async () => {
+        const p = await nodes[n]!.gw.status.get(payment.id);
+        return p?.state === 'cancelled' ? p : null;
+      }, 10_000);
+      assert.equal(seen.state, 'cancelled');
+    }
+  });
+
   test('created on A, paid on B, seen as paid on C; one callback, one request per attempt', async () => {
     const payer = await nodes[B]!.createPayer('wallet', { phone: '50937000111', currency: 'HTG', balance: '100' });
     const { payment } = await create(A, 'mn-1');

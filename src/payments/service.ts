@@ -109,6 +109,11 @@ export class Payments {
     const rows = await this.o.db.query('select * from payments where id = any($1::bigint[])', [ok]);
     return rows.map(toPayment);
   }
+  /** Ids and versions of the payments changed since a moment (the status cache's catch-up). */
+  async changedSince(since: Date, limit: number): Promise<{ id: string; version: number }[]> {
+    const rows = await this.o.db.query('select id, version from payments where updated_at >= $1 order by updated_at limit $2', [since, limit]);
+    return rows.map((r) => ({ id: String(r.id), version: Number(r.version) }));
+  }
   async getByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PaymentRecord | null> {
     const rows = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);
     return rows.length ? toPayment(rows[0]!) : null;

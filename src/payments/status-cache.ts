@@ -6,6 +6,8 @@ import type { Payments } from './service.ts';
 
 /** Bound on cached payments; the oldest entries go first past it. */
 export const STATUS_CACHE_MAX_ENTRIES = 200_000;
+/** Rows one catch-up pass looks at, at most (the rest waits for the next pass). */
+export const CATCH_UP_MAX_ROWS = 20_000;
 
 export class StatusCache {
   private readonly byId = new Map<string, PaymentRecord>();
@@ -61,6 +63,30 @@ export class StatusCache {
           this.feed.publish({ type: 'payment', payment: p }); // the cache and every other local listener hear it
           updated++;
         }
+      }
+    }
+    return updated;
+  }
+
+  /**
+   * The safety net under the cross-node notifications (which are sent after the commit and
+   * can be lost if a node dies in between): re-reads the cached payments changed since
+   * `since` (by any node) and publishes newer versions. Run periodically, it bounds how stale
+   * a cached status can be even when a notification never arrives.
+   */
+  async catchUp(since: Date): Promise<number> {
+    const changed = await this.payments.changedSince(since, CATCH_UP_MAX_ROWS);
+    const stale = changed.filter((c) => {
+      const cur = this.byId.get(c.id);
+      return cur !== undefined && cur.version < c.version;
+    });
+    if (!stale.length) return 0;
+    let updated = 0;
+    for (const p of await this.payments.getMany(stale.map((c) => c.id))) {
+      const cur = this.byId.get(p.id);
+      if (cur && cur.version < p.version) {
+        this.feed.publish({ type: 'payment', payment: p });
+        updated++;
       }
     }
     return updated;
