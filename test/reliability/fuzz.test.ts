@@ -1,5 +1,5 @@
 // Hostile input: ≥ 10,000 generated requests (fast-check) across every endpoint of IntouchPay,
-// FlexPay, ibous, the wallet and handset payer APIs and pages, the card checkout and the
+// FlexPay, ibous, KessPay, the wallet (incl. payment codes and JSAPI) and handset payer APIs and pages, the card checkout and the
 // operator API: wrong types, missing/extra fields, huge strings and bodies, unicode,
 // negative/huge/fractional amounts, malformed JSON and forms, wrong content types, SQL- and
 // HTML-looking strings, with no/garbage/valid credentials. Every answer: no 5xx, 4xx (200 only
@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import { startGateway, type TestGateway } from '../harness.ts';
-import { type Creds, ibous, intouch, intouchAuth } from './clients.ts';
+import { type Creds, ibous, intouch, intouchAuth, kess, kessToken, walletLogin } from './clients.ts';
 
 const N = Number(process.env.PAYGATE_FUZZ_RUNS ?? 10_000);
 const SEED = Number(process.env.PAYGATE_FUZZ_SEED ?? Date.now() % 1_000_000);
@@ -19,6 +19,8 @@ const SEED = Number(process.env.PAYGATE_FUZZ_SEED ?? Date.now() % 1_000_000);
 let t: TestGateway;
 let creds: Creds;
 let realIds: string[] = [];
+let kpToken = '';
+let walletSession = '';
 
 before(async () => {
   t = await startGateway({ env: { PAYGATE_MOBILE_MONEY_TTL_MS: '3600000', PAYGATE_WALLET_TTL_MS: '3600000' } });
@@ -28,7 +30,13 @@ before(async () => {
   // Something to read: a pending ibous payment and a pending IntouchPay one.
   const q = await ibous(t.url, creds.ibous, 'CreatePaymentQRcode', { qrcode_size: '4', amount: '60', currency: 'HTG', item: 'fuzz' });
   const r = await intouch(t.url, creds.intouchpay, 'requestpayment', { amount: '500', mobilephone: '250788400001', requesttransactionid: 'fuzz-1' }, t.clock.now());
-  realIds = [q.body.qrcode_id, r.body.transactionid];
+  // And a pending KessPay Native Pay order (out_trade_no FUZZ-1).
+  kpToken = await kessToken(t.url, creds.kesspay!);
+  const k = await kess(t.url, kpToken, 'native-pay', { service_id: 30, store_id: creds.kesspay!.store_id, amount: 0.01, out_trade_no: 'FUZZ-1' });
+  assert.equal(k.status, 200, k.text);
+  realIds = [q.body.qrcode_id, r.body.transactionid, 'FUZZ-1'];
+  // A stateless wallet session for the confirmation / JSAPI APIs (ids there are never real).
+  walletSession = await walletLogin(t.url, '50933000001', '9753');
 });
 after(() => t.close());
 
@@ -75,14 +83,15 @@ interface Ep {
   fields: string[];
   /** The amount field (always invalid) for endpoints that create; creating endpoints must answer 4xx. */
   amount?: string;
-  auth: 'intouchpay' | 'ibous' | 'flexpay' | 'wallet' | 'admin' | 'none';
+  auth: 'intouchpay' | 'ibous' | 'flexpay' | 'kesspay' | 'kesspay-login' | 'wallet' | 'walletSession' | 'admin' | 'none';
   /** 200 allowed: the endpoint only reads, or the dialect documents 200-with-error answers. */
   ok200?: boolean;
-  shape: 'intouchpay' | 'ibous' | 'flexpay' | 'error' | 'any';
+  shape: 'intouchpay' | 'ibous' | 'flexpay' | 'kesspay' | 'error' | 'any';
 }
 
 const ITP = ['username', 'accountno', 'timestamp', 'password'];
 const FX = ['merchant', 'type', 'reference', 'phone', 'currency', 'callbackUrl', 'callback_url', 'authorization', 'description', 'approve_url', 'cancel_url', 'decline_url', 'home_url'];
+const KP = ['service_id', 'store_id', 'sub_store_id', 'sub_store_name', 'fee_rate', 'auth_code', 'out_trade_no'];
 const EPS: Ep[] = [
   { name: 'itp.requestpayment', method: 'POST', path: () => '/api/requestpayment/', fields: [...ITP, 'mobilephone', 'requesttransactionid', 'callbackurl'], amount: 'amount', auth: 'intouchpay', shape: 'intouchpay' },
   { name: 'itp.requestdeposit', method: 'POST', path: () => '/api/requestdeposit/', fields: [...ITP, 'mobilephone', 'requesttransactionid', 'withdrawcharge', 'reason', 'sid', 'callbackurl'], amount: 'amount', auth: 'intouchpay', shape: 'intouchpay' },
@@ -97,6 +106,26 @@ const EPS: Ep[] = [
   { name: 'fx.check', method: 'GET', path: (id) => `/api/rest/v1/check/${id}`, fields: [], auth: 'flexpay', ok200: true, shape: 'flexpay' },
   { name: 'fx.mm', method: 'POST', path: () => '/api/rest/v1/paymentService', fields: FX, amount: 'amount', auth: 'flexpay', shape: 'flexpay' },
   { name: 'fx.payout', method: 'POST', path: () => '/api/rest/v1/merchantPayOutService', fields: FX, amount: 'amount', auth: 'flexpay', shape: 'flexpay' },
+  { name: 'kp.token', method: 'POST', path: () => '/kesspay/api/token', fields: ['user', 'password'], auth: 'kesspay-login', ok200: true, shape: 'kesspay' },
+  { name: 'kp.native', method: 'POST', path: () => '/kesspay/api/native-pay', fields: KP, amount: 'amount', auth: 'kesspay', shape: 'kesspay' },
+  { name: 'kp.quick', method: 'POST', path: () => '/kesspay/api/quick-pay', fields: KP, amount: 'amount', auth: 'kesspay', shape: 'kesspay' },
+  { name: 'kp.jsapi', method: 'POST', path: () => '/kesspay/api/jsapi-pay', fields: KP, amount: 'amount', auth: 'kesspay', shape: 'kesspay' },
+  { name: 'kp.refund', method: 'POST', path: () => '/kesspay/api/refund', fields: ['service_id', 'store_id', 'out_trade_no', 'out_refund_no', 'reason'], amount: 'refund_amount', auth: 'kesspay', shape: 'kesspay' },
+  { name: 'kp.checkPayment', method: 'POST', path: () => '/kesspay/api/check-payment', fields: ['store_id', 'out_trade_no'], auth: 'kesspay', ok200: true, shape: 'kesspay' },
+  { name: 'kp.checkRefund', method: 'POST', path: () => '/kesspay/api/check-refund', fields: ['store_id', 'out_trade_no', 'out_refund_no'], auth: 'kesspay', ok200: true, shape: 'kesspay' },
+  // Payment codes: issuing one writes a row, so /wallet/api/code and /wallet/code get no session.
+  { name: 'wallet.code.get', method: 'GET', path: () => '/wallet/api/code', fields: [], auth: 'wallet', shape: 'error' },
+  { name: 'wallet.code.post', method: 'POST', path: () => '/wallet/api/code', fields: ['currency'], auth: 'wallet', shape: 'error' },
+  { name: 'wallet.code.confirmations', method: 'GET', path: () => '/wallet/api/code/confirmations', fields: [], auth: 'walletSession', shape: 'error' },
+  { name: 'wallet.code.approve', method: 'POST', path: (id) => `/wallet/api/code/confirmations/${id}/approve`, fields: ['pin'], auth: 'walletSession', shape: 'error' },
+  { name: 'wallet.code.decline', method: 'POST', path: (id) => `/wallet/api/code/confirmations/${id}/decline`, fields: [], auth: 'walletSession', shape: 'error' },
+  { name: 'wallet.page.code', method: 'GET', path: () => '/wallet/code', fields: [], auth: 'none', shape: 'any' },
+  { name: 'wallet.page.code.confirm', method: 'POST', path: () => '/wallet/code/confirm', fields: ['payment_id', 'pin', 'action', 'csrf'], auth: 'none', shape: 'any' },
+  { name: 'wallet.page.jsapi', method: 'GET', path: (id) => `/wallet/jsapi/${id}`, fields: [], auth: 'none', shape: 'any' },
+  { name: 'wallet.page.jsapi.post', method: 'POST', path: (id) => `/wallet/jsapi/${id}`, fields: ['pin', 'action', 'csrf'], auth: 'none', shape: 'any' },
+  { name: 'wallet.jsapi.get', method: 'GET', path: (id) => `/wallet/api/jsapi/${id}`, fields: [], auth: 'walletSession', shape: 'error' },
+  { name: 'wallet.jsapi.confirm', method: 'POST', path: (id) => `/wallet/api/jsapi/${id}/confirm`, fields: ['pin'], auth: 'walletSession', shape: 'error' },
+  { name: 'wallet.jsapi.cancel', method: 'POST', path: (id) => `/wallet/api/jsapi/${id}/cancel`, fields: [], auth: 'walletSession', shape: 'error' },
   { name: 'wallet.login', method: 'POST', path: () => '/wallet/api/login', fields: ['phone', 'pin', 'currency'], auth: 'none', shape: 'error' },
   { name: 'wallet.balance', method: 'GET', path: () => '/wallet/api/balance', fields: [], auth: 'wallet', shape: 'error' },
   { name: 'wallet.history', method: 'GET', path: () => '/wallet/api/history', fields: [], auth: 'wallet', shape: 'error' },
@@ -148,7 +177,7 @@ const reqArb: fc.Arbitrary<Req> = fc.record({
   else delete fields.amount;
   if (ep.ok200 && useRealId) {
     // Reads may see the real payments (answers 200): qrcode_id / transactionid are real ids.
-    for (const k of ['qrcode_id', 'transactionid', 'payment_id']) if (k in fields || Math.random() < 0.5) fields[k] = realIds[Math.floor(Math.random() * realIds.length)];
+    for (const k of ['qrcode_id', 'transactionid', 'payment_id', 'out_trade_no']) if (k in fields || Math.random() < 0.5) fields[k] = realIds[Math.floor(Math.random() * realIds.length)];
   }
   return { ep, id, fields, auth, enc } as Req;
 });
@@ -169,6 +198,9 @@ async function send(r: Req): Promise<{ status: number; ctype: string; text: stri
     if (ep.auth === 'intouchpay') fields = { ...intouchAuth(creds.intouchpay, t.clock.now()), ...fields };
     if (ep.auth === 'ibous') { headers['API-TOKEN-KEY'] = creds.ibous.api_key; headers['API-TOKEN-SECRET'] = creds.ibous.api_secret; }
     if (ep.auth === 'flexpay') { headers.authorization = `Bearer ${creds.flexpay.token}`; fields = { merchant: creds.flexpay.merchant, ...fields }; }
+    if (ep.auth === 'kesspay') { headers.authorization = `Bearer ${kpToken}`; fields = { store_id: creds.kesspay!.store_id, ...fields }; }
+    if (ep.auth === 'kesspay-login') fields = { user: creds.kesspay!.user, password: creds.kesspay!.password, ...fields };
+    if (ep.auth === 'walletSession') headers.authorization = `Bearer ${walletSession}`;
   } else if (r.auth === 'garbage') {
     headers.authorization = 'Bearer ' + 'garbage<script>';
     headers['API-TOKEN-KEY'] = "' OR 1=1 --";
@@ -219,6 +251,7 @@ function problem(r: Req, a: { status: number; ctype: string; text: string; sent:
     switch (ep.shape) {
       case 'intouchpay': if (!j || j.success !== false && a.status >= 400 || (a.status >= 400 && typeof j.responsecode !== 'string')) return `not IntouchPay-shaped: ${a.text.slice(0, 200)}`; break;
       case 'ibous': if (!j || typeof j.error !== 'boolean' || typeof j.status !== 'string') return `not ibous-shaped: ${a.text.slice(0, 200)}`; break;
+      case 'kesspay': if (!j || (a.status >= 400 ? j.success !== false || typeof j.code !== 'string' || typeof j.message !== 'string' : j.success !== true)) return `not KessPay-shaped: ${a.text.slice(0, 200)}`; break;
       case 'flexpay': if (!j || typeof j.message !== 'string' || !('code' in j)) return `not FlexPay-shaped: ${a.text.slice(0, 200)}`; break;
       case 'error': if (a.status >= 400 && (!j || typeof j.error?.code !== 'string')) return `not {error:{code,message}}: ${a.text.slice(0, 200)}`; break;
     }
