@@ -375,7 +375,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
 
     const pb = await pgbench(D);
     if (pb) {
-      rows.push({ scenario: '2 payment path', what: 'pgbench TPC-B, scale 10, 32 clients', driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * D), rss_mb: null });
+      rows.push({ scenario: '2 payment path', what: 'pgbench TPC-B, scale 10, 32 clients (p50 column: average)', driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * D), rss_mb: null });
       log(`pgbench: ${pb.tps.toFixed(0)} tps, latency average ${pb.latency_ms} ms`);
       check('payment path ≥ 1.0× pgbench TPC-B (Postgres)', g.throughput / pb.tps, 1.0, 'higher');
     } else notes.push('pgbench is not installed: no Postgres baseline.');
