@@ -299,8 +299,8 @@ async function setupVia(node: Proc, merchants: number, payers: number): Promise<
   return r.json as Setup;
 }
 
-async function seedPending(node: Proc, merchant_id: string, n: number): Promise<string[]> {
-  const r = await api(node.url, 'POST', '/bench/seed', { merchant_id, n, currency: CURRENCY, dialect: 'bench', concurrency: 16 });
+async function seedPending(node: Proc, merchant_id: string, n: number, dialect = 'bench'): Promise<string[]> {
+  const r = await api(node.url, 'POST', '/bench/seed', { merchant_id, n, currency: CURRENCY, dialect, concurrency: 16 });
   if (r.status !== 200) throw new Error('seed failed: ' + r.text);
   return r.json.ids as string[];
 }
@@ -313,11 +313,15 @@ async function scenarioPolling(pgOk: boolean): Promise<number> {
   const d = await detectDriver(node.url);
   const { perOp } = await varsFor(d, node, setup);
   let ids: string[];
-  if (d === 'ibous') {
+  if (d === 'ibous' && !QUICK) {
     const seeded = await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: PENDING, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp, collect: ['id'] });
     if (seeded.errors) throw new Error('seeding failed: ' + seeded.errorSamples.join(' | '));
     ids = seeded.collected!.map((c) => c.id!);
-  } else ids = await seedPending(node, setup.merchants[0]!.id, PENDING);
+  } else {
+    // --quick: the pending payments are created through the core in the gateway process
+    // (the ibous dialect's own payments: same cache entries, same answers), which is faster.
+    ids = await seedPending(node, setup.merchants[0]!.id, PENDING, d === 'ibous' ? 'ibous' : 'bench');
+  }
   log(`polling: ${ids.length} pending payments created (${d} driver, ${node.url}, ${pgOk ? 'postgres' : 'pglite'})`);
   const step = statusStep(d, 'a', false);
   const driver = d === 'ibous' ? 'ibous POST /api/PaymentProcess (API-TOKEN headers, JSON body)' : 'core status route (/bench/status/:id → StatusCache)';
@@ -384,7 +388,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
   // Embedded engine: the same flow on PGlite, against bare PGlite transactions of the same shape.
   const node = await startNode({ callbackUrl: receiver.url });
   const d = await detectDriver(node.url);
-  const setup = await setupVia(node, 100, 64);
+  const setup = await setupVia(node, QUICK ? 10 : 100, QUICK ? 8 : 64); // setup is slow on PGlite
   const { perOp, perWorker } = await varsFor(d, node, setup);
   const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: 8, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
   const g = row('2 payment path', 'complete payments, PGlite (create→pay→seen)', DRIVER_DOC[d], r, 'payments/s', node.rss_mb());
@@ -418,8 +422,9 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
   const urls = nodes.map((n) => n.url);
   // (one merchant: the ids come back in completion order, so they must not need a per-op merchant)
   const one = { merchant: perOp.merchant!.slice(0, 1), key: perOp.key!.slice(0, 1), secret: perOp.secret!.slice(0, 1) };
-  const seeded = await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: npending, groups: { a: urls }, steps: [createStep(d, 'a')], perOp: one, collect: ['id'] });
-  const ids = seeded.collected!.map((x) => x.id!);
+  const ids = QUICK
+    ? await seedPending(a, one.merchant[0]!, npending, d === 'ibous' ? 'ibous' : 'bench')
+    : (await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: npending, groups: { a: urls }, steps: [createStep(d, 'a')], perOp: one, collect: ['id'] })).collected!.map((x) => x.id!);
   // Offered well below what one node sustains: visibility is measured, not saturation.
   const rate = Math.max(20, Math.floor((payRate || 200) / 4));
   const payP = loadgen({
