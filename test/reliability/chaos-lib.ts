@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { openDb } from '../../src/store/db.ts';
-import { call, type Creds, flexpay, handsetApprove, ibous, intouch, json, qrToken, walletLogin, walletPay } from './clients.ts';
+import { call, type Creds, flexpay, handsetApprove, ibous, intouch, json, kess, kessToken, payUrlToken, qrToken, quickPayBody, walletCode, walletLogin, walletPay } from './clients.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 export const CHAOS_ADMIN_TOKEN = 'chaos-admin-token';
@@ -124,7 +124,10 @@ type Ack =
   | { kind: 'intouchpay'; rid: string; tid: string; state: 'pending' | 'succeeded' }
   | { kind: 'intouchpay-deposit'; rid: string; ref: string }
   | { kind: 'flexpay-mm'; order: string; state: 'pending' | 'succeeded' }
-  | { kind: 'flexpay-payout'; order: string };
+  | { kind: 'flexpay-payout'; order: string }
+  | { kind: 'kesspay-native'; out_trade_no: string; state: 'pending' | 'succeeded' }
+  | { kind: 'kesspay-quick'; out_trade_no: string; state: 'succeeded' }
+  | { kind: 'kesspay-refund'; out_trade_no: string; out_refund_no: string };
 
 export interface ChaosOptions {
   kills: number;
@@ -168,6 +171,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     for (const phone of wallets) await srv.admin('POST', '/admin/wallets', { name: 'W ' + phone, phone, pin: PIN, currency: 'HTG', balance: '100000000' });
     for (const phone of rw) await srv.admin('POST', '/admin/subscribers', { name: 'S ' + phone, phone, pin: PIN, currency: 'RWF', balance: '100000000' });
     for (const phone of cd) await srv.admin('POST', '/admin/subscribers', { name: 'S ' + phone, phone, pin: PIN, currency: 'USD', balance: '1000000' });
+    const kpWallets = ['85531000001', '85531000002', '85531000003', '85531000004'];
+    for (const phone of kpWallets) await srv.admin('POST', '/admin/wallets', { name: 'K ' + phone, phone, pin: PIN, currency: 'USD', balance: '1000000' });
+    const kp = creds.kesspay!;
     const base = srv.url;
     const sessions = new Map<string, string>();
     const pick = <T>(a: T[]) => a[Math.floor(Math.random() * a.length)]!;
@@ -227,6 +233,33 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         const r = await flexpay(base, creds.flexpay, '/api/rest/v1/merchantPayOutService', { merchant: creds.flexpay.merchant, type: 1, reference: `po${process.pid}x${++seq}`, phone: pick(cd), amount: '0.50', currency: 'USD', callbackUrl: rec.url });
         if (r.status === 200 && r.body?.code === '0') acks.push({ kind: 'flexpay-payout', order: r.body.orderNumber });
       },
+      async () => { // KessPay: token → Native Pay → the payer pays with the wallet JSON API (+ partial refund)
+        const token = await kessToken(base, kp);
+        const out_trade_no = `KPN-${process.pid}-${++seq}`;
+        const r = await kess(base, token, 'native-pay', { service_id: 30, store_id: kp.store_id, amount: `${1 + Math.floor(Math.random() * 20)}.50`, fee_rate: 2, out_trade_no });
+        if (r.status !== 200 || r.body?.success !== true) return;
+        const a: Ack = { kind: 'kesspay-native', out_trade_no, state: 'pending' };
+        acks.push(a);
+        if (Math.random() < 0.15) return; // left to expire
+        const phone = pick(kpWallets);
+        const s = await walletLogin(base, phone, PIN, 'USD');
+        const p = await walletPay(base, s, payUrlToken(r.body.data.qr_code), PIN);
+        if (p.status !== 200) return;
+        a.state = 'succeeded';
+        if (Math.random() < 0.3) {
+          const out_refund_no = `${out_trade_no}-R1`;
+          const f = await kess(base, await kessToken(base, kp), 'refund', { service_id: 30, store_id: kp.store_id, refund_amount: '0.50', out_trade_no, out_refund_no });
+          if (f.status === 200 && f.body?.data?.result_code === 'SUCCESS') acks.push({ kind: 'kesspay-refund', out_trade_no, out_refund_no });
+        }
+      },
+      async () => { // KessPay Quick Pay with a code from /wallet/api/code (below the no-PIN limit: paid at once)
+        const phone = pick(kpWallets);
+        const code = await walletCode(base, await walletLogin(base, phone, PIN, 'USD'), 'USD');
+        const out_trade_no = `KPQ-${process.pid}-${++seq}`;
+        const r = await kess(base, await kessToken(base, kp), 'quick-pay', quickPayBody({ service_id: 2, store_id: kp.store_id, amount: `${1 + Math.floor(Math.random() * 30)}.25`, out_trade_no }, code));
+        // Another worker may have shown a newer code of the same wallet (AUTH_CODE_EXPIRED): not acknowledged.
+        if (r.status === 200 && r.body?.data?.result_code === 'SUCCESS') acks.push({ kind: 'kesspay-quick', out_trade_no, state: 'succeeded' });
+      },
     ];
 
     // IntouchPay's transactionid is the payment's public reference; the handset lists payment ids.
@@ -280,6 +313,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       } else if (a.kind === 'intouchpay-deposit') {
         const s = await intouch(base, creds.intouchpay, 'gettransactionstatus', { requesttransactionid: a.rid, transactionid: a.ref });
         if (s.status !== 200 || s.body?.success !== true) lost.push(`deposit ${a.rid}: acknowledged paid, now ${s.status} ${s.text}`);
+      } else if (a.kind === 'kesspay-native' || a.kind === 'kesspay-quick') {
+        const s = await kess(base, await kessToken(base, kp), 'check-payment', { store_id: kp.store_id, out_trade_no: a.out_trade_no });
+        const ok = s.status === 200 && s.body?.success === true && (a.state === 'pending' || (s.body.data.is_success === true && ['SUCCESS', 'REFUND'].includes(s.body.data.trade_state)));
+        if (!ok) lost.push(`${a.kind} ${a.out_trade_no}: acknowledged ${a.state}, now ${s.status} ${s.text}`);
+      } else if (a.kind === 'kesspay-refund') {
+        const s = await kess(base, await kessToken(base, kp), 'check-refund', { store_id: kp.store_id, out_trade_no: a.out_trade_no, out_refund_no: a.out_refund_no });
+        if (s.status !== 200 || s.body?.data?.is_success !== true || s.body.data.refund_state !== 'SUCCESS') lost.push(`kesspay refund ${a.out_refund_no}: acknowledged, now ${s.status} ${s.text}`);
       } else {
         const s = await flexpay(base, creds.flexpay, `/api/rest/v1/check/${a.order}`);
         const st = s.body?.transaction?.state;

@@ -15,6 +15,7 @@ test('SIGKILL ×3 under mixed load: nothing acknowledged lost, ledger verifies, 
     assert.equal(r.kills, 3);
     assert.equal(r.verify.code, 0, r.verify.out);
     assert.ok(r.acknowledged > 10, `the load did run: ${JSON.stringify(r.acknowledged_by_kind)}`);
+    assert.ok(Object.keys(r.acknowledged_by_kind).some((k) => k.startsWith('kesspay-')), `KessPay was in the load: ${JSON.stringify(r.acknowledged_by_kind)}`);
     assert.ok(r.callbacks > 0 && r.callback_deliveries >= r.callbacks);
   } finally {
     await pg?.drop();
