@@ -63,7 +63,7 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
         const p = await nodes[n]!.gw.status.get(payment.id);
         return p?.state === 'cancelled' ? p : null;
       }, 10_000);
-      assert.equal(seen.state, 'cancelled');
+      assert.equal(seen!.state, 'cancelled');
     }
   });
 
