@@ -30,6 +30,8 @@ export interface Config {
   /** Status cache catch-up interval on a shared Postgres (bounds staleness when a notification is lost). */
   cacheCatchUp_ms: number;
   rateLimits: RateLimitConfig;
+  /** Which proxies' X-Forwarded-For to believe for the client IP (rate limits): false, true, hop count or address list. */
+  trustProxy: boolean | number | string;
 }
 
 export interface ConfigOverrides {
@@ -55,6 +57,13 @@ function persistentSecret(dataDir: string, file: string, envValue: string | unde
   const value = make();
   writeFileSync(path, value + '\n', { mode: 0o600 });
   return value;
+}
+
+function trustProxyOf(v: string | undefined): boolean | number | string {
+  if (!v || v === '0' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v; // comma-separated addresses / CIDRs of the load balancers
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOverrides = {}): Config {
@@ -91,6 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOve
     bodyLimit_bytes: int(env.PAYGATE_BODY_LIMIT_BYTES, 64 * 1024),
     sweep_ms: int(env.PAYGATE_SWEEP_MS, 1_000),
     cacheCatchUp_ms: int(env.PAYGATE_CACHE_CATCHUP_MS, 1_000),
+    trustProxy: trustProxyOf(env.PAYGATE_TRUST_PROXY),
     rateLimits: {
       ...DEFAULT_RATE_LIMITS,
       ip_per_s: int(env.PAYGATE_RATE_IP_PER_S, DEFAULT_RATE_LIMITS.ip_per_s),

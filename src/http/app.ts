@@ -18,7 +18,8 @@ export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: ctx.log as unknown as FastifyBaseLogger,
     bodyLimit: ctx.config.bodyLimit_bytes,
-    trustProxy: false,
+    // Behind a load balancer, the client IP (for rate limits) comes from X-Forwarded-For.
+    trustProxy: ctx.config.trustProxy as boolean,
     // Header names with stray spaces (ibous' own example) are normalised by the ibous plugin.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,

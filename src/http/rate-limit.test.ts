@@ -33,3 +33,15 @@ test('requests past the per-IP rate get 429', async () => {
     await t.close();
   }
 });
+
+test('behind a trusted proxy, each client IP from X-Forwarded-For has its own bucket', async () => {
+  const t = await startGateway({ env: { PAYGATE_RATE_IP_PER_S: '1', PAYGATE_RATE_IP_BURST: '1', PAYGATE_TRUST_PROXY: '127.0.0.1' } });
+  try {
+    const from = (ip: string) => fetch(t.url + '/healthz', { headers: { 'x-forwarded-for': ip } }).then((r) => r.status);
+    assert.equal(await from('203.0.113.1'), 200);
+    assert.equal(await from('203.0.113.1'), 429);
+    assert.equal(await from('203.0.113.2'), 200, 'another client is not throttled by the first');
+  } finally {
+    await t.close();
+  }
+});

@@ -1,7 +1,7 @@
 // Secrets: what the gateway only verifies is stored as a SHA-256 (the secrets are random and
 // long, so a slow hash adds nothing); what a protocol needs in plain is sealed with
 // AES-256-GCM under PAYGATE_SECRET_KEY. Comparisons are constant-time.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 export function sha256Hex(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
@@ -41,16 +41,28 @@ export class Sealer {
   }
 }
 
-/** PINs are short: a salted scrypt, so a database dump does not give them away. */
-export function hashPin(pin: string): string {
+/**
+ * PINs are short: a salted scrypt, so a database dump does not hand them out directly (the
+ * real protection of a 4–6 digit PIN is the lockout). Asynchronous: it runs on libuv's thread
+ * pool, not on the event loop that serves every other request.
+ */
+const PIN_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
+const PIN_HASH_BYTES = 32;
+
+function scryptAsync(pin: string, salt: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(pin, salt, PIN_HASH_BYTES, PIN_SCRYPT, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+export async function hashPin(pin: string): Promise<string> {
   const salt = randomBytes(16);
-  const h = scryptSync(pin, salt, 32, { N: 1024, r: 8, p: 1 });
+  const h = await scryptAsync(pin, salt);
   return `s1$${salt.toString('base64url')}$${h.toString('base64url')}`;
 }
 
-export function verifyPin(pin: string, stored: string): boolean {
+export async function verifyPin(pin: string, stored: string): Promise<boolean> {
   const [v, salt, hash] = stored.split('$');
   if (v !== 's1' || !salt || !hash) return false;
-  const h = scryptSync(pin, Buffer.from(salt, 'base64url'), 32, { N: 1024, r: 8, p: 1 });
-  return timingSafeEqual(h, Buffer.from(hash, 'base64url'));
+  const h = await scryptAsync(pin, Buffer.from(salt, 'base64url'));
+  const want = Buffer.from(hash, 'base64url');
+  return want.length === h.length && timingSafeEqual(h, want);
 }

@@ -63,7 +63,7 @@ export class Payers {
     const rows = await this.db.query(
       `insert into accounts (kind, currency, name, phone, network, pin_hash) values ($1, $2, $3, $4, $5, $6)
        on conflict do nothing returning *`,
-      [kind, currency, name, phone, network, hashPin(input.pin)],
+      [kind, currency, name, phone, network, await hashPin(input.pin)],
     );
     if (!rows.length) throw new CoreError('reference_conflict', `a ${kind} with this phone and currency already exists`);
     const acct = toAccount(rows[0]!);
@@ -97,7 +97,7 @@ export class Payers {
     if (r.locked_until && new Date(r.locked_until) > now) {
       throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(r.locked_until).toISOString() });
     }
-    const ok = typeof pin === 'string' && pin.length <= 12 && verifyPin(pin, r.pin_hash);
+    const ok = typeof pin === 'string' && pin.length <= 12 && (await verifyPin(pin, r.pin_hash));
     if (ok) {
       if (r.pin_failures !== 0) await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1', [account_id]);
       return;
