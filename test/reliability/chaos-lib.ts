@@ -143,6 +143,8 @@ export interface ChaosReport {
   requests: number;
   acknowledged: number;
   acknowledged_by_kind: Record<string, number>;
+  /** Flows that threw (connection refused while the server was down, a failed login...), by message. */
+  errors: Record<string, number>;
   callbacks: number;
   callback_deliveries: number;
   lost: string[];
@@ -159,6 +161,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let requests = 0;
   const acks: Ack[] = [];
   const lost: string[] = [];
+  const errors: Record<string, number> = {};
   try {
     await srv.start();
     const m = await srv.admin('POST', '/admin/merchants', { name: 'Chaos Shop' });
@@ -275,7 +278,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const worker = async () => {
       while (running) {
         requests++;
-        try { await pick(flows)(); } catch { await sleep(20); } // refused / reset while the server is down
+        try { await pick(flows)(); } catch (e) { // refused / reset while the server is down
+          const k = String((e as Error)?.message ?? e).replace(/\d+/g, 'N').slice(0, 100);
+          errors[k] = (errors[k] ?? 0) + 1;
+          await sleep(20);
+        }
       }
     };
     const workers = Array.from({ length: o.workers ?? 6 }, worker);
@@ -352,7 +359,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const by: Record<string, number> = {};
     for (const a of acks) by[a.kind + ('state' in a ? ':' + a.state : '')] = (by[a.kind + ('state' in a ? ':' + a.state : '')] ?? 0) + 1;
     return {
-      engine: o.databaseUrl ? 'postgres' : 'pglite', kills, requests, acknowledged: acks.length, acknowledged_by_kind: by,
+      engine: o.databaseUrl ? 'postgres' : 'pglite', kills, requests, acknowledged: acks.length, acknowledged_by_kind: by, errors,
       callbacks: rows.length, callback_deliveries: rec.bodies.length, lost, verify, ok: lost.length === 0,
     };
   } finally {
