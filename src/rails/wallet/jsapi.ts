@@ -2,12 +2,14 @@
 // /wallet/jsapi/<token>; the logged-in payer sees payee and amount and confirms with the PIN
 // (or cancels). The app can do the same through JSON: GET/POST /wallet/api/jsapi/<token>.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CoreError, isCoreError } from '../../errors.ts';
+import { CoreError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway.ts';
 import { formatAmount } from '../../money/index.ts';
 import type { PaymentRecord } from '../../payments/model.ts';
-import { type Csrf, CSRF_FIELD, html, raw, type RawHtml, sendPage } from './pages.ts';
-import { stateMessage, walletJson, type WalletService } from './service.ts';
+import { capitalize, type Csrf, CSRF_FIELD, html, msgHtml, payerMessage, raw, type RawHtml, sendPage } from './pages.ts';
+export { msgHtml, payerMessage } from './pages.ts';
+import { payeeOf, stateMessage, walletJson, type WalletService } from './service.ts';
+export { payeeOf } from './service.ts';
 import { WALLET_SESSION_COOKIE, type WalletSession, type WalletSessions } from './session.ts';
 
 /** The in-app confirm page of a payment (JSAPI Pay's `pay_url`). */
@@ -29,34 +31,7 @@ export function bearerSession(req: FastifyRequest, sessions: WalletSessions): Wa
   return s;
 }
 
-/** Who the payer pays: the sub-store / store name the dialect recorded, else the merchant's name. */
-export async function payeeOf(ctx: GatewayContext, p: PaymentRecord): Promise<string> {
-  if (typeof p.details.payee_name === 'string' && p.details.payee_name) return p.details.payee_name;
-  return (await ctx.merchants.get(p.merchant_id))?.name ?? '';
-}
 
-export function capitalize(s: string): string {
-  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
-}
-
-/** Core errors → what a payer reads, with the page's HTTP status. */
-export function payerMessage(e: unknown): { status: number; text: string } {
-  if (!isCoreError(e)) throw e;
-  switch (e.code) {
-    case 'insufficient_funds': return { status: 402, text: 'Insufficient balance: top up your wallet and try again.' };
-    case 'expired': return { status: 410, text: 'This payment has expired.' };
-    case 'unauthorized': return { status: 401, text: capitalize(e.message) + '.' };
-    case 'locked': return { status: 423, text: capitalize(e.message) + '.' };
-    case 'not_found': return { status: 404, text: capitalize(e.message) + '.' };
-    case 'invalid_state':
-    case 'currency_mismatch': return { status: 409, text: capitalize(e.message) + '.' };
-    default: return { status: 400, text: capitalize(e.message) + '.' };
-  }
-}
-
-export function msgHtml(text: string | null, kind: 'err' | 'ok' = 'err'): RawHtml {
-  return text ? html`<p class="msg ${kind}" role="${kind === 'err' ? 'alert' : 'status'}">${text}</p>` : raw('');
-}
 
 /** A login link that brings the payer back to `back` (a /wallet/ path) afterwards. */
 export function loginFirst(reply: FastifyReply, what: string, back: string): FastifyReply {

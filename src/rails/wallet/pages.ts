@@ -2,7 +2,8 @@
 // one tiny mobile-first layout with inline CSS under a per-response CSP nonce, security
 // headers, and CSRF tokens for form posts. Keep these exports stable.
 import type { FastifyReply } from 'fastify';
-import { Csrf as PageCsrf, escapeHtml, newNonce, type RawHtml, setPageHeaders } from '../../http/pages.ts';
+import { isCoreError } from '../../errors.ts';
+import { Csrf as PageCsrf, escapeHtml, html, newNonce, raw, type RawHtml, setPageHeaders } from '../../http/pages.ts';
 import type { Sealer } from '../../merchants/secrets.ts';
 
 export { addCookie, escapeHtml, html, newNonce, raw, RawHtml, readCookie, setPageHeaders } from '../../http/pages.ts';
@@ -48,4 +49,30 @@ export class Csrf extends PageCsrf {
   constructor(sealer: Sealer, secureCookies: () => boolean) {
     super(sealer.derive('csrf'), { cookie: CSRF_COOKIE, path: '/wallet', secure: secureCookies });
   }
+}
+
+// ---- messages -------------------------------------------------------------------------
+
+export function capitalize(s: string): string {
+  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
+}
+
+/** Core errors → what a payer reads, with the page's HTTP status. */
+export function payerMessage(e: unknown): { status: number; text: string } {
+  if (!isCoreError(e)) throw e;
+  switch (e.code) {
+    case 'insufficient_funds': return { status: 402, text: 'Insufficient balance: top up your wallet and try again.' };
+    case 'expired': return { status: 410, text: 'This payment has expired.' };
+    case 'unauthorized': return { status: 401, text: capitalize(e.message) + '.' };
+    case 'locked': return { status: 423, text: capitalize(e.message) + '.' };
+    case 'not_found': return { status: 404, text: capitalize(e.message) + '.' };
+    case 'invalid_state':
+    case 'currency_mismatch': return { status: 409, text: capitalize(e.message) + '.' };
+    default: return { status: 400, text: capitalize(e.message) + '.' };
+  }
+}
+
+/** A message box (error or confirmation) of a wallet page. */
+export function msgHtml(text: string | null, kind: 'err' | 'ok' = 'err'): RawHtml {
+  return text ? html`<p class="msg ${kind}" role="${kind === 'err' ? 'alert' : 'status'}">${text}</p>` : raw('');
 }

@@ -71,8 +71,7 @@ export class WalletService {
     return {
       token: p.token,
       payment_id: p.id,
-      // KessPay names a sub-store as the payee; otherwise the merchant's own name.
-      merchant: String(p.details.payee_name ?? merchant?.name ?? ''),
+      merchant: payeeName(p, merchant?.name),
       item: String(p.details.item ?? p.description ?? ''),
       amount: formatAmount(p.amount_minor + p.surcharge_minor, p.currency, 'fixed'),
       amount_minor: p.amount_minor + p.surcharge_minor,
@@ -136,4 +135,14 @@ export function currencyParam(v: unknown): Currency | undefined {
   const s = String(v).trim().toUpperCase();
   if (!isCurrency(s)) throw new CoreError('invalid_request', 'currency must be an ISO 4217 code');
   return s;
+}
+
+/** Who the payer pays: the sub-store / store name the dialect recorded, else the merchant's name. */
+export async function payeeOf(ctx: GatewayContext, p: PaymentRecord): Promise<string> {
+  return payeeName(p, (await ctx.merchants.get(p.merchant_id))?.name);
+}
+
+/** KessPay names a sub-store as the payee (details.payee_name); otherwise the merchant's own name. */
+export function payeeName(p: PaymentRecord, merchantName: string | undefined): string {
+  return typeof p.details.payee_name === 'string' && p.details.payee_name ? p.details.payee_name : merchantName ?? '';
 }

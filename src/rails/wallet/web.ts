@@ -2,11 +2,11 @@
 // a few kilobytes, no scripts. /wallet/ (log in, balance, history) and /wallet/pay/<token>
 // (merchant, item, amount; phone + PIN; pay or decline).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CoreError, isCoreError } from '../../errors.ts';
+import { CoreError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway.ts';
 import type { AccountRow } from '../../ledger/ledger.ts';
 import { formatAmount, type Currency } from '../../money/index.ts';
-import { addCookie, type Csrf, CSRF_FIELD, html, raw, type RawHtml, sendPage } from './pages.ts';
+import { addCookie, capitalize, type Csrf, CSRF_FIELD, html, msgHtml, payerMessage, raw, type RawHtml, sendPage } from './pages.ts';
 import { type PaymentView, stateMessage, type WalletService } from './service.ts';
 import { WALLET_SESSION_COOKIE, WALLET_SESSION_TTL_MS, type WalletSessions } from './session.ts';
 
@@ -22,19 +22,6 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
     const m = new RegExp(`(?:^|;\\s*)${WALLET_SESSION_COOKIE}=([^;]+)`).exec(req.headers.cookie ?? '');
     return sessions.verify(m?.[1]);
   };
-  const message = (text: string | null, kind: 'err' | 'ok' = 'err') => (text ? html`<p class="msg ${kind}" role="${kind === 'err' ? 'alert' : 'status'}">${text}</p>` : raw(''));
-  const userMessage = (e: unknown): { status: number; text: string } => {
-    if (!isCoreError(e)) throw e;
-    switch (e.code) {
-      case 'insufficient_funds': return { status: 402, text: 'Insufficient balance: top up your wallet and try again.' };
-      case 'expired': return { status: 410, text: 'This payment has expired.' };
-      case 'unauthorized': return { status: 401, text: capitalize(e.message) + '.' };
-      case 'locked': return { status: 423, text: capitalize(e.message) + '.' };
-      case 'invalid_state': return { status: 409, text: capitalize(e.message) + '.' };
-      case 'currency_mismatch': return { status: 409, text: capitalize(e.message) + '.' };
-      default: return { status: 400, text: capitalize(e.message) + '.' };
-    }
-  };
 
   // ---- home: log in, balance, history ------------------------------------------------
 
@@ -46,7 +33,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
   function loginPage(req: FastifyRequest, reply: FastifyReply, status: number, msg: string | null, phone = '', next = '/wallet/') {
     const token = csrf.issue(req, reply, 'login');
     return sendPage(reply, status, 'Wallet login', () => html`
-      <h1>Log in to your wallet</h1>${message(msg)}
+      <h1>Log in to your wallet</h1>${msgHtml(msg)}
       <form class="card" method="post" action="/wallet/login">
         <input type="hidden" name="${CSRF_FIELD}" value="${token}">
         <input type="hidden" name="next" value="${nextPath(next)}">
@@ -85,7 +72,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
       setSession(reply, phone);
       return reply.redirect(nextPath(b.next), 303);
     } catch (e) {
-      const m = userMessage(e);
+      const m = payerMessage(e);
       return loginPage(req, reply, m.status, m.text, typeof b.phone === 'string' ? b.phone.slice(0, 16) : '', nextPath(b.next));
     }
   });
@@ -107,7 +94,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
     const token = csrf.issue(req, reply, 'pay:' + v.token);
     const loggedIn = pageSession(req);
     return sendPage(reply, status, `Pay ${v.amount} ${v.currency}`, () => html`
-      <h1>Confirm payment</h1>${message(msg)}${summary(v)}
+      <h1>Confirm payment</h1>${msgHtml(msg)}${summary(v)}
       <form class="card" method="post" action="/wallet/pay/${v.token}">
         <input type="hidden" name="${CSRF_FIELD}" value="${token}">
         <label for="phone">Wallet phone number</label>
@@ -122,7 +109,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
 
   function closedPage(reply: FastifyReply, v: PaymentView, status: number, text: string, ok: boolean) {
     return sendPage(reply, status, ok ? 'Payment successful' : 'Payment closed', () => html`
-      <h1>${ok ? 'Payment successful' : 'Payment closed'}</h1>${message(text, ok ? 'ok' : 'err')}${summary(v)}
+      <h1>${ok ? 'Payment successful' : 'Payment closed'}</h1>${msgHtml(text, ok ? 'ok' : 'err')}${summary(v)}
       <p><a href="/wallet/">Go to my wallet</a></p>`);
   }
 
@@ -158,7 +145,7 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
       if (account.phone) setSession(reply, account.phone);
       return paidPage(reply, await wallet.view(payment), account);
     } catch (e) {
-      const m = userMessage(e);
+      const m = payerMessage(e);
       const fresh = await wallet.view((await wallet.payment(p.token)) ?? p);
       if (!fresh.payable) return closedPage(reply, fresh, m.status, m.text, false);
       return payPage(req, reply, fresh, m.status, m.text, phone);
@@ -167,15 +154,12 @@ export async function registerWalletPages(app: FastifyInstance, ctx: GatewayCont
 
   function paidPage(reply: FastifyReply, v: PaymentView, account: AccountRow) {
     return sendPage(reply, 200, 'Payment successful', () => html`
-      <h1 id="result">Payment successful</h1>${message(`You paid ${v.amount} ${v.currency} to ${v.merchant}.`, 'ok')}${summary(v)}
+      <h1 id="result">Payment successful</h1>${msgHtml(`You paid ${v.amount} ${v.currency} to ${v.merchant}.`, 'ok')}${summary(v)}
       <div class="card"><div class="muted">New balance</div><div class="amount">${formatAmount(account.balance_minor, account.currency as Currency, 'fixed')} ${account.currency}</div></div>
       <p><a href="/wallet/">Go to my wallet</a></p>`);
   }
 }
 
-function capitalize(s: string): string {
-  return s ? s[0]!.toUpperCase() + s.slice(1) : s;
-}
 
 function label(kind: string, amount_minor: bigint): string {
   if (kind === 'payment') return 'Payment';
