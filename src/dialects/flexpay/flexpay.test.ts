@@ -173,6 +173,22 @@ test('every validation error answers code "1" in FlexPay shape and creates nothi
   const big = await post('/v1.1/pay', JSON.stringify({ ...cardBody(), description: 'x'.repeat(70_000) }));
   assert.equal(big.status, 413);
   assert.equal(big.json.code, '1');
+  // Another method on a known path: 405 in the FlexPay shape of that path.
+  for (const [method, path, extra] of [
+    ['GET', '/v1.1/pay', { orderNumber: null, url: null }],
+    ['PUT', '/api/rest/v1/paymentService', { orderNumber: null, provider_reference: null, url: null }],
+    ['DELETE', '/api/rest/v1/merchantPayOutService', { orderNumber: null }],
+    ['POST', '/api/rest/v1/check/9bsTX7qXdpQe243815877848', { transaction: null }],
+  ] as const) {
+    const r = await fetch(t.url + path, { method, headers: auth() });
+    assert.equal(r.status, 405, `${method} ${path}`);
+    const j: any = await r.json();
+    assert.equal(j.code, '1', `${method} ${path}`);
+    for (const [k, v] of Object.entries(extra)) assert.equal(j[k], v, `${method} ${path} ${k}`);
+  }
+  const badCheck = await fetch(t.url + '/api/rest/v1/check/9bsTX7qXdpQe243815877848', { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '{bad' });
+  assert.equal(badCheck.status, 400);
+  assert.deepEqual(Object.keys(await badCheck.json()).sort(), ['code', 'message', 'transaction']);
   const [{ n: afterCount }] = await t.db.query(`select count(*)::int as n from payments`);
   assert.equal(afterCount, before);
 });

@@ -204,6 +204,19 @@ const mod: GatewayModule = {
 
     // ---- check ----------------------------------------------------------------------------
 
+    // Any other method on a known path: 405 in the FlexPay shape of that path.
+    for (const [url, allow] of [
+      ['/v1.1/pay', 'POST'], ['/v1/pay', 'POST'], ['/api/rest/v1/paymentService', 'POST'], ['/api/rest/v1/merchantPayOutService', 'POST'], ['/api/rest/v1/check/:orderNumber', 'GET, HEAD'],
+    ] as const) {
+      app.route({
+        method: allow === 'POST' ? ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] : ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, schema: { hide: true },
+        handler: async (_req, reply) => {
+          reply.header('allow', allow);
+          throw new WireError(405, `Méthode non autorisée : utilisez ${allow.split(',')[0]}`);
+        },
+      });
+    }
+
     app.get('/api/rest/v1/check/:orderNumber', {
       schema: {
         tags, summary: 'Check transaction',

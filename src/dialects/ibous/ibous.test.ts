@@ -230,6 +230,12 @@ describe('ibous dialect', () => {
     const huge = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ ...SEED_QR, pad: 'x'.repeat(70_000) }) });
     assert.equal(huge.status, 413);
     assert.deepEqual(await huge.json(), { error: true, status: 'Request body is too large' });
+    // Another method on a known path: 405 in the ibous shape, not the app's generic 404.
+    for (const [method, path] of [['GET', '/api/PaymentProcess'], ['PUT', '/api/CreatePaymentQRcode'], ['DELETE', '/api/PaymentRefund'], ['POST', '/qrcd/x.png']]) {
+      const r = await fetch(`${t.url}${path}`, { method, headers: auth() });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(((await r.json()) as any).error, true, `${method} ${path}`);
+    }
     const nested = await ibous('CreatePaymentQRcode', { ...SEED_QR }, { as: 'json' });
     assert.equal(nested.status, 200); // control: the same request is fine
     const arr = await fetch(`${t.url}/api/CreatePaymentQRcode`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ ...SEED_QR, item: ['a', 'b'] }) });

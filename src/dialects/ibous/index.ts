@@ -149,6 +149,18 @@ const mod: GatewayModule = {
       }
     });
 
+    // Any other method on a known path: 405 in the ibous shape (not the app's generic 404).
+    for (const [url, allow] of [['/api/CreatePaymentQRcode', 'POST'], ['/api/PaymentProcess', 'POST'], ['/api/PaymentRefund', 'POST'], ['/qrcd/:file', 'GET, HEAD']] as const) {
+      const methods = allow === 'POST' ? ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] : ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+      app.route({
+        method: methods, url, schema: { hide: true },
+        handler: async (_req, reply) => {
+          reply.header('allow', allow);
+          throw new IbousError(405, `Method not allowed: use ${allow.split(',')[0]}`);
+        },
+      });
+    }
+
     // The QR image: a real PNG under the payment's unguessable token.
     app.get('/qrcd/:file', {
       schema: { tags, summary: 'QR code image (PNG) of a payment', description: 'The URL handed out as `qrcode_img`. The QR code encodes the wallet pay page `/wallet/pay/<token>`.' },

@@ -51,6 +51,7 @@ export function intouchSettings(env: NodeJS.ProcessEnv = process.env): IntouchSe
 
 const FASTIFY_MESSAGES: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON: 'Request body is not valid JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'Request body is not valid JSON',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'Request body is empty but Content-Type is application/json',
   FST_ERR_CTP_BODY_TOO_LARGE: 'Request body is too large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'Unsupported Content-Type: send an HTTP form post (application/x-www-form-urlencoded) or JSON',
@@ -269,6 +270,17 @@ const mod: GatewayModule = {
       if (po && po.id === tid) return statusAnswer(payoutOutcome(po));
       throw notFound();
     });
+
+    // Any other method on a known path: 405 with 2500 (route not found) in the IntouchPay shape.
+    for (const url of ['/api/requestpayment', '/api/requestdeposit', '/api/gettransactionstatus', '/api/getbalance']) {
+      app.route({
+        method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, schema: { hide: true },
+        handler: async (_req, reply) => {
+          reply.header('allow', 'POST');
+          throw new IntouchError(405, CODES.routeNotFound, 'Route not found: use POST');
+        },
+      });
+    }
 
     app.post('/api/getbalance', {
       schema: {

@@ -290,6 +290,18 @@ describe('authentication', () => {
     const xml = await fetch(t.url + '/api/getbalance/', { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<a/>' });
     assert.equal(xml.status, 415);
     assert.equal((await xml.json()).success, false);
+    const empty = await fetch(t.url + '/api/requestpayment/', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '' });
+    assert.equal(empty.status, 400);
+    assert.deepEqual(Object.keys(await empty.json()).sort(), ['message', 'responsecode', 'success']);
+    const huge = await fetch(t.url + '/api/requestpayment/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'reason=' + 'x'.repeat(70_000) });
+    assert.equal(huge.status, 413);
+    assert.equal((await huge.json()).responsecode, '1300');
+    // Another method on a known path: 2500 (route not found) in the IntouchPay shape, HTTP 405.
+    for (const [method, path] of [['GET', '/api/requestpayment/'], ['PUT', '/api/requestdeposit/'], ['DELETE', '/api/gettransactionstatus'], ['GET', '/api/getbalance/']]) {
+      const r = await fetch(t.url + path, { method });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.deepEqual(await r.json(), { success: false, responsecode: '2500', message: 'Route not found: use POST' });
+    }
   });
 });
 

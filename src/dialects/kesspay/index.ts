@@ -194,6 +194,17 @@ const mod: GatewayModule = {
       return { b, merchant, store_id, code, input };
     }
 
+    // Any other method on a known path: 405 METHOD_NOT_ALLOWED in the KessPay shape.
+    for (const url of Object.values(KESSPAY_PATHS)) {
+      app.route({
+        method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url, schema: { hide: true },
+        handler: async (_req, reply) => {
+          reply.header('allow', 'POST');
+          throw new KessError(405, 'METHOD_NOT_ALLOWED', 'method not allowed: use POST');
+        },
+      });
+    }
+
     app.post(KESSPAY_PATHS.token, {
       schema: {
         tags, summary: 'Get API token',

@@ -298,6 +298,12 @@ describe('Native Pay', () => {
     assert.deepEqual([r.status, r.body.code], [400, 'INVALID_JSON']);
     r = await post('/kesspay/api/native-pay', JSON.stringify({ ...seedOrder(), pad: 'x'.repeat(70_000) }), tok);
     assert.deepEqual([r.status, r.body.code], [413, 'BODY_TOO_LARGE']);
+    // Another method on a known path: 405 METHOD_NOT_ALLOWED in the KessPay shape.
+    for (const [method, path] of [['GET', '/kesspay/api/token'], ['PUT', '/kesspay/api/native-pay'], ['DELETE', '/kesspay/api/check-payment']]) {
+      const res = await fetch(t.url + path, { method, headers: { authorization: `Bearer ${tok}` } });
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.deepEqual(await res.json(), { success: false, code: 'METHOD_NOT_ALLOWED', message: 'method not allowed: use POST' });
+    }
   });
 
   test('service_id schemes and currency come from the store settings', async () => {
