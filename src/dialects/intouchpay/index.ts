@@ -231,7 +231,8 @@ const mod: GatewayModule = {
         });
         if (replayed) throw dup();
         if (payout.state !== 'succeeded') {
-          return reply.code(402).send({ requesttransactionid: rid, success: false, responsecode: CODES.depositShortBalance, message: 'Insufficient account balance' });
+          // The seed answers a processed-but-failed deposit with HTTP 200 and the failure shape.
+          return reply.code(200).send({ requesttransactionid: rid, success: false, responsecode: CODES.depositShortBalance, message: 'Insufficient account balance' });
         }
         return { requesttransactionid: rid, referenceid: payout.id, responsecode: CODES.depositSuccess, success: true };
       } catch (e) {
