@@ -409,6 +409,10 @@ test('mobile money paymentService: push prompt, approval, callback; errors', asy
   assert.ok(r.json.orderNumber);
   const replay = await post('/api/rest/v1/paymentService', { ...body, type: '1' }, { authorization: m.credentials.flexpay.token });
   assert.equal(replay.json.orderNumber, r.json.orderNumber);
+  // The token may also come in the body (`authorization`, with or without "Bearer "), as on /v1.1/pay.
+  const inBody = await post('/api/rest/v1/paymentService', { ...body, authorization: `Bearer ${m.credentials.flexpay.token}` });
+  assert.equal(inBody.status, 200, inBody.text);
+  assert.equal(inBody.json.orderNumber, r.json.orderNumber);
   assert.equal((await check(r.json.orderNumber)).json.transaction.state, 'pending');
   const rail = mobileMoneyRail(t.gw);
   const [prompt] = await rail.prompts(phone);

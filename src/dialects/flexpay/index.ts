@@ -245,7 +245,8 @@ const mod: GatewayModule = {
 
     async function mobileFields(req: FastifyRequest) {
       const b = bodyOf(req);
-      const cred = await authenticate(req, null);
+      // Token in the header and/or the body field `authorization`, as on /v1.1/pay.
+      const cred = await authenticate(req, b);
       requireMerchant(cred, b.merchant);
       const type = b.type === undefined || b.type === null || b.type === '' ? '1' : codeOf(b.type);
       if (type !== '1') throw new WireError(400, 'Le champ type doit valoir 1 (mobile money)');
