@@ -132,6 +132,17 @@ describe('requestpayment', () => {
     assert.equal(ps[0].payment_id, r.body.transactionid);
     const rej = await handset('POST', `${PHONE}/prompts/${ps[0].id}/reject`, {});
     assert.equal(rej.status, 200);
+    // A form post with the E.164 "+" left unencoded (curl -d "mobilephone=+2507…") reads as a space: still accepted.
+    const a = authFields();
+    const raw = `username=${encodeURIComponent(a.username)}&accountno=${a.accountno}&timestamp=${a.timestamp}&password=${a.password}&amount=200&mobilephone=+${PHONE}&requesttransactionid=form-plus-1`;
+    const res = await fetch(t.url + '/api/requestpayment/', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: raw });
+    const j = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(j));
+    assert.equal(j.responsecode, '1000');
+    const ps2 = await promptsOf(PHONE);
+    const mine = ps2.find((p: any) => p.payment_id === j.transactionid);
+    assert.ok(mine);
+    assert.equal((await handset('POST', `${PHONE}/prompts/${mine.id}/reject`, {})).status, 200);
   });
 
   test('duplicate requesttransactionid → 2400, the original untouched', async () => {
