@@ -1,8 +1,29 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState } from './db.ts';
 
 // int8 → bigint, numeric stays text; the same as the PGlite driver.
 pg.types.setTypeParser(20, (v: string) => BigInt(v));
+
+/**
+ * Parameterised DML runs as a named prepared statement (one per distinct SQL text and
+ * connection): Postgres parses and plans it once per connection instead of on every call,
+ * which is most of its CPU for the short statements of the payment path. Bounded: SQL texts
+ * beyond the first MAX_NAMED run unnamed as before.
+ */
+const MAX_NAMED = 1000;
+const names = new Map<string, string>();
+const DML = /^\s*(select|insert|update|delete|with)\b/i;
+export function queryConfig(sql: string, params: unknown[] | undefined): pg.QueryConfig {
+  if (!params || params.length === 0 || !DML.test(sql)) return { text: sql, values: params as any[] };
+  let name = names.get(sql);
+  if (!name) {
+    if (names.size >= MAX_NAMED) return { text: sql, values: params as any[] };
+    name = 'pg_' + createHash('sha1').update(sql).digest('hex').slice(0, 24);
+    names.set(sql, name);
+  }
+  return { name, text: sql, values: params as any[] };
+}
 
 export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 30_000 });
@@ -13,13 +34,13 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const db: Db = {
     engine: 'postgres',
     async query(sql, params) {
-      const r = await pool.query(sql, params as any[]);
+      const r = await pool.query(queryConfig(sql, params));
       return r.rows;
     },
     async tx(fn) {
       for (let attempt = 1; ; attempt++) {
         const client = await pool.connect();
-        const q: Queryable = { query: async (sql, params) => (await client.query(sql, params as any[])).rows };
+        const q: Queryable = { query: async (sql, params) => (await client.query(queryConfig(sql, params))).rows };
         try {
           await client.query('begin');
           const out = await fn(q);
