@@ -158,6 +158,7 @@ test('every validation error answers code "1" in FlexPay shape and creates nothi
     ['description too long', cardBody({ description: 'd'.repeat(300) }), 400],
     ['invalid JSON', '{"merchant": ', 400],
     ['JSON array', '[1,2]', 400],
+    ['empty JSON body', '', 400],
   ];
   for (const [name, body, status, headers] of cases) {
     const r = await post('/v1.1/pay', body, headers);
