@@ -190,9 +190,13 @@ const mod: GatewayModule = {
       },
     }, async (req, reply) => {
       const f = readFields(req.body);
-      const cred = await auth(f, req);
       const rid = f.requesttransactionid;
       const x = { requesttransactionid: rid ?? '' };
+      // The deposit failure shape carries requesttransactionid, authentication failures included.
+      const cred = await auth(f, req).catch((e: unknown) => {
+        if (e instanceof IntouchError && !('requesttransactionid' in e.extra)) throw Object.assign(new IntouchError(e.http_status, e.responsecode, e.message, { ...x, ...e.extra }), { retry_after_s: (e as IntouchError & { retry_after_s?: number }).retry_after_s });
+        throw e;
+      });
       if (!rid) throw new IntouchError(400, CODES.depositBadRequest, 'Error in request: missing requesttransactionid', x);
       if (!validRequestId(rid)) throw new IntouchError(400, CODES.depositBadRequest, `Error in request: requesttransactionid must be 1–${LIMITS.requesttransactionid_max} printable characters`, x);
       const amount_minor = parseDepositAmount(f.amount, settings.deposit, x);

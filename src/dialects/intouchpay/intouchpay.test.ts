@@ -363,12 +363,15 @@ describe('requestdeposit, status, balance', () => {
       [{ requesttransactionid: undefined }, '1100'],
       [{ withdrawcharge: '2' }, '1100'],
       [{ sid: 'bad sid!' }, '1101'],
+      [{ password: 'f'.repeat(64) }, '0005'],
     ];
     for (const [over, code] of cases) {
       const r = await post('/api/requestdeposit/', { ...base, ...over });
       assert.equal(r.body.responsecode, code, JSON.stringify(over) + r.text);
       assert.equal(r.body.success, false);
       assert.equal(r.body.referenceid, undefined);
+      // The seed's deposit failure shape carries the requesttransactionid (authentication failures too).
+      assert.equal(r.body.requesttransactionid, over.requesttransactionid === undefined && 'requesttransactionid' in over ? '' : 'd-err', JSON.stringify(over));
       assert.ok(r.status >= 400 && r.status < 500);
     }
     const mBal = BigInt((await balance()).replace('.0', ''));
