@@ -173,6 +173,11 @@ describe('ibous dialect', () => {
     assert.equal(poll.body.payment.status, '1');
     const pollForm = await ibous('PaymentProcess', { qrcode_id: nb.qrcode_id }, { as: 'form' });
     assert.equal(pollForm.body.payment.status, '1');
+    // "Query Params" with the seed's "Data format: JSON" header and no body (a client-wide JSON content type).
+    const q = await fetch(`${t.url}/api/PaymentProcess?qrcode_id=${nb.qrcode_id}`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: '' });
+    const qb = await q.json() as any;
+    assert.equal(q.status, 200, JSON.stringify(qb));
+    assert.deepEqual(qb, { error: true, payment: { status: '1' }, status: 'Payment Pending' });
     const refundUnpaid = await ibous('PaymentRefund', { payment_id: big.body.qrcode_id }, { as: 'form' });
     assert.equal(refundUnpaid.status, 200);
     assert.deepEqual(refundUnpaid.body, { error: false, transaction: { status: '0' }, status: ' Process failed: payment has not been paid' });

@@ -30,6 +30,15 @@ const mod: GatewayModule = {
   async register(app: FastifyInstance, ctx: GatewayContext) {
     app.setErrorHandler(ibousErrorHandler);
 
+    // Parameters may come in the query string while the client still says Content-Type JSON
+    // (the seed's "Data format: JSON") with an empty body: read that as "no body", not an error.
+    const jsonParser = app.getDefaultJsonParser('error', 'error');
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+      if ((body as string).trim() === '') return done(null, undefined);
+      jsonParser(req, body as string, done);
+    });
+
     // Long-polls end early when the server shuts down, so close() does not wait for them.
     let closing = false;
     const closeWaiters = new Set<() => void>();
