@@ -205,6 +205,14 @@ const mod: GatewayModule = {
       });
     }
 
+    // Any other path under /kesspay/: 404 NOT_FOUND in the KessPay shape.
+    app.route({
+      method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'], url: '/kesspay/*', schema: { hide: true },
+      handler: async () => {
+        throw new KessError(404, 'NOT_FOUND', 'no such KessPay operation');
+      },
+    });
+
     app.post(KESSPAY_PATHS.token, {
       schema: {
         tags, summary: 'Get API token',

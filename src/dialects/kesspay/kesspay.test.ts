@@ -134,9 +134,10 @@ describe('Get API token', () => {
     assert.match(r.body.message, /token/i);
 
     const tok = await token();
-    t.clock.advance(59_000);
+    // 58 s, not 59: iat is whole seconds (floored) and real time passes between the calls.
+    t.clock.advance(58_000);
     r = await post('/kesspay/api/check-payment', { store_id: kess.store_id, out_trade_no: 'ORDER-NONE' }, tok);
-    assert.equal(r.body.code, 'ORDER_NOT_EXIST', 'still valid after 59 s');
+    assert.equal(r.body.code, 'ORDER_NOT_EXIST', 'still valid after 58 s');
     t.clock.advance(2_000);
     r = await post('/kesspay/api/native-pay', order, tok);
     assert.deepEqual([r.status, r.body.success, r.body.code], [401, false, 'TOKEN_EXPIRED']);
@@ -304,6 +305,8 @@ describe('Native Pay', () => {
       assert.equal(res.status, 405, `${method} ${path}`);
       assert.deepEqual(await res.json(), { success: false, code: 'METHOD_NOT_ALLOWED', message: 'method not allowed: use POST' });
     }
+    r = await post('/kesspay/api/close-order', { store_id: kess.store_id }, tok);
+    assert.deepEqual([r.status, r.body.success, r.body.code], [404, false, 'NOT_FOUND']);
   });
 
   test('service_id schemes and currency come from the store settings', async () => {
