@@ -78,6 +78,25 @@ describe('delivery engine', () => {
     await rx.close();
   });
 
+  test('a json_success callback counts as delivered only when the app answers success true (or "true")', async () => {
+    const answers = ['{"success":false}', 'not json', '{"success":"true"}'];
+    const rx = await startReceiver((k) => ({ status: 200, body: answers[k - 1] ?? '{"success":true}' }));
+    t.gw.payments.registerCallbacks('test-ack', (ev) =>
+      ev.kind === 'payment' && ev.payment.state === 'succeeded' ? { event: 'x', url: rx.url, body: '{"jsonpayload":{}}', ack: 'json_success' } : null);
+    const { payment } = await t.gw.payments.create({ merchant_id: merchant.id, dialect: 'test-ack', rail: 'wallet', merchant_ref: 'ack-1', amount_minor: 100n, currency: 'HTG' });
+    await t.gw.payments.pay(payment.id, { kind: 'account', account_id: payer.id });
+    await rx.waitFor(3);
+    const row = await eventually(async () => {
+      const r = await t.admin('GET', `/admin/callbacks?payment_id=${payment.id}`);
+      return r.body.items[0]?.state === 'delivered' ? r.body.items[0] : null;
+    });
+    const d = await t.admin('GET', `/admin/callbacks/${row.id}`);
+    assert.deepEqual(d.body.attempts.map((a: any) => a.error === null), [false, false, true]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rx.received.length, 3);
+    await rx.close();
+  });
+
   test('the retry schedule is exponential and capped', () => {
     const c = { base_ms: 1000, factor: 4, cap_ms: 3_600_000, maxAttempts: 10, timeout_ms: 5000, poll_ms: 500 };
     assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((k) => retryDelay_ms(k, c)), [1000, 4000, 16000, 64000, 256000, 1024000, 3600000]);

@@ -142,7 +142,9 @@ export class Dispatcher {
       ok = res.status >= 200 && res.status < 300;
       if (ok && r.ack === 'json_success') {
         try {
-          ok = JSON.parse(text)?.success === true;
+          // Apps written in loosely typed languages answer "true" as often as true.
+          const success = JSON.parse(text)?.success;
+          ok = success === true || success === 'true';
         } catch {
           ok = false;
         }
