@@ -85,6 +85,21 @@ export function newToken(): string {
 
 const ID_RE = /^\d{1,18}$/;
 
+/** What the one-statement pay needs to know beforehand. */
+interface PayFacts {
+  p: PaymentRecord;
+  payer: { id: string; kind: string; currency: string; name: string | null };
+  fee_bps: number | null;
+  merchant_account: string;
+  fees_account: string;
+}
+
+/** A map that drops its oldest entries beyond max (insertion order). */
+function cap<K, V>(m: Map<K, V>, max: number): Map<K, V> {
+  while (m.size >= max) m.delete(m.keys().next().value as K);
+  return m;
+}
+
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
   private readonly announceQueue: string[] = [];
@@ -187,7 +202,10 @@ export class Payments {
       }
       return { payment: p, replayed: true };
     })(this.o.db);
-    if (!created.replayed) this.publish({ type: 'payment', payment: created.payment });
+    if (!created.replayed) {
+      this.remember(created.payment);
+      this.publish({ type: 'payment', payment: created.payment });
+    }
     return created;
   }
 
@@ -290,22 +308,33 @@ export class Payments {
    */
   private async payInOneStatement(payment_id: string, account_id: string, extraDetails: Record<string, unknown>, now: Date): Promise<PaymentRecord | null> {
     if (!ID_RE.test(account_id)) return null;
-    const rows = await this.o.db.query(
-      `select p.*,
-              (select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail) as x_fee_bps,
-              (select id from accounts a where a.kind = 'merchant' and a.merchant_id = p.merchant_id and a.currency = p.currency) as x_merchant_account,
-              (select id from accounts a where a.kind = 'fees' and a.currency = p.currency) as x_fees_account,
-              (select json_build_object('id', a.id::text, 'kind', a.kind, 'currency', a.currency, 'name', a.name) from accounts a where a.id = $2::bigint) as x_payer
-         from payments p where p.id = $1`,
-      [payment_id, account_id],
-    );
-    if (!rows.length) return null;
-    const row = rows[0]!;
-    const p = toPayment(row);
+    const known = this.known(payment_id, account_id);
+    let k: PayFacts;
+    if (known) k = known;
+    else {
+      const rows = await this.o.db.query(
+        `select p.*,
+                (select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail) as x_fee_bps,
+                (select id from accounts a where a.kind = 'merchant' and a.merchant_id = p.merchant_id and a.currency = p.currency) as x_merchant_account,
+                (select id from accounts a where a.kind = 'fees' and a.currency = p.currency) as x_fees_account,
+                (select json_build_object('id', a.id::text, 'kind', a.kind, 'currency', a.currency, 'name', a.name) from accounts a where a.id = $2::bigint) as x_payer
+           from payments p where p.id = $1`,
+        [payment_id, account_id],
+      );
+      if (!rows.length) return null;
+      const row = rows[0]!;
+      const acct = (typeof row.x_payer === 'string' ? JSON.parse(row.x_payer) : row.x_payer) as PayFacts['payer'] | null;
+      if (!acct || row.x_merchant_account == null || row.x_fees_account == null) return null;
+      k = {
+        p: toPayment(row), payer: { id: String(acct.id), kind: acct.kind, currency: acct.currency, name: acct.name },
+        fee_bps: row.x_fee_bps == null ? null : Number(row.x_fee_bps), merchant_account: String(row.x_merchant_account), fees_account: String(row.x_fees_account),
+      };
+      this.learn(k);
+    }
+    const { p, payer: acct } = k;
     if (p.state !== 'pending' || (p.expires_at && p.expires_at <= now)) return null;
-    if (row.x_merchant_account == null || row.x_fees_account == null) return null;
-    const acct = (typeof row.x_payer === 'string' ? JSON.parse(row.x_payer) : row.x_payer) as { id: string; kind: string; currency: string; name: string | null } | null;
-    if (!acct || !['wallet', 'subscriber'].includes(acct.kind) || acct.currency !== p.currency) return null;
+    if (!['wallet', 'subscriber'].includes(acct.kind) || acct.currency !== p.currency) return null;
+    const row = { x_fee_bps: k.fee_bps, x_merchant_account: k.merchant_account, x_fees_account: k.fees_account };
     const feeBps = row.x_fee_bps === null || row.x_fee_bps === undefined ? this.o.defaultFeeBps : Number(row.x_fee_bps);
     const fee = applyRateBps(p.amount_minor, BigInt(feeBps));
     const postings = [
@@ -332,12 +361,14 @@ export class Payments {
            update payments set state = 'succeeded', fee_minor = $3, payer_account_id = $4, payer_name = $5, completed_at = $6, updated_at = $6,
                   details = details || $7::jsonb, version = version + 1
             where id = $1 and version = $2 and state = 'pending' and (expires_at is null or expires_at > $6)
+              and coalesce((select rate_bps from merchant_fees f where f.merchant_id = payments.merchant_id and f.rail = payments.rail), -1) = $19
             returning *
          ), moved as (
            update accounts a set balance_minor = a.balance_minor + v.m
              from unnest($8::bigint[], $9::bigint[]) with ordinality as v(id, m, n)
             where a.id = v.id and a.currency = $10 and exists (select 1 from pay)
               and (v.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + v.m >= 0)
+              and (a.id <> $4::bigint or (a.kind in ('wallet', 'subscriber') and a.name is not distinct from $5))
             returning a.id
          ), e as (
            insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, $6 from pay returning id
@@ -355,16 +386,58 @@ export class Payments {
           moves.map(([a]) => a), moves.map(([, m]) => m.toString()), p.currency,
           postings.map((x) => x.account_id), postings.map((x) => x.amount_minor.toString()),
           msgs.map((m) => m.event), msgs.map((m) => m.url), msgs.map((m) => m.body), msgs.map((m) => m.content_type ?? 'application/json'), msgs.map((m) => m.ack ?? '2xx'),
-          moves.length],
+          moves.length, k.fee_bps ?? -1],
       );
     } catch (err) {
       // The statement changed nothing; the full transaction decides (insufficient funds, races).
       const code = sqlState(err);
-      if (code === '22P02' || code === '23514' || code === '40P01' || code === '40001') return null;
+      if (code === '22P02' || code === '23514' || code === '40P01' || code === '40001') {
+        this.forget(k);
+        return null;
+      }
       throw err;
     }
-    if (!out.length) return null; // paid, expired or changed meanwhile: nothing was written
+    this.recent.delete(p.id);
+    if (!out.length) {
+      this.forget(k);
+      return null; // paid, expired or changed meanwhile: nothing was written
+    }
     return toPayment(out[0]!);
+  }
+
+  // What this node knows from its own work, so the common pay needs no read first. Every fact
+  // is checked again inside the paying statement (payment version, fee rate, payer kind and
+  // name; account ids never change): a stale one makes the statement change nothing, the
+  // entry is dropped and the full transaction decides.
+  private readonly recent = new Map<string, PaymentRecord>();
+  private readonly payerFacts = new Map<string, PayFacts['payer']>();
+  private readonly feeRates = new Map<string, number | null>();
+  private readonly accountIds = new Map<string, string>();
+  private static readonly CACHE_MAX = 10_000;
+
+  private remember(p: PaymentRecord): void {
+    if (p.state !== 'pending') return;
+    cap(this.recent, Payments.CACHE_MAX).set(p.id, p);
+  }
+  private known(payment_id: string, account_id: string): PayFacts | null {
+    const p = this.recent.get(payment_id);
+    const payer = this.payerFacts.get(account_id);
+    const fee = this.feeRates.get(`${p?.merchant_id}:${p?.rail}`);
+    const merchant_account = this.accountIds.get(`m:${p?.merchant_id}:${p?.currency}`);
+    const fees_account = this.accountIds.get(`f:${p?.currency}`);
+    if (!p || !payer || fee === undefined || !merchant_account || !fees_account) return null;
+    return { p, payer, fee_bps: fee, merchant_account, fees_account };
+  }
+  private learn(k: PayFacts): void {
+    cap(this.payerFacts, Payments.CACHE_MAX).set(k.payer.id, k.payer);
+    cap(this.feeRates, Payments.CACHE_MAX).set(`${k.p.merchant_id}:${k.p.rail}`, k.fee_bps);
+    cap(this.accountIds, Payments.CACHE_MAX).set(`m:${k.p.merchant_id}:${k.p.currency}`, k.merchant_account);
+    this.accountIds.set(`f:${k.p.currency}`, k.fees_account);
+  }
+  private forget(k: PayFacts): void {
+    this.recent.delete(k.p.id);
+    this.payerFacts.delete(k.payer.id);
+    this.feeRates.delete(`${k.p.merchant_id}:${k.p.rail}`);
   }
 
   /** Outbox messages a change asks for (checked before anything is written). */
