@@ -54,6 +54,41 @@ describe('payments core', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('pay writes the outbox rows of the paid record in the same change; a changed fee rate or payer name is never taken from memory', async () => {
+    const url = 'http://127.0.0.1:9/cb';
+    p.registerCallbacks('paytest', (ev) => (ev.kind === 'payment' && ev.payment.state === 'succeeded'
+      ? { event: 'payment.succeeded', url, body: JSON.stringify({ id: ev.payment.id, fee: ev.payment.fee_minor.toString(), payer: ev.payment.payer_name, v: ev.payment.version }) }
+      : null));
+    const shop = (await t.createMerchant('Fee Shop')).id;
+    const w = await t.createPayer('wallet', { phone: '50930000091', name: 'First Name', currency: 'HTG', balance: '1000' });
+    // Payments on this node: the first creates the merchant's account, after the second the
+    // node knows the payer, the fee rate and the accounts.
+    const first0 = await newPayment({ merchant_id: shop, dialect: 'paytest', amount_minor: 10_000n });
+    await p.pay(first0.payment.id, { kind: 'account', account_id: w.id });
+    const first = await newPayment({ merchant_id: shop, dialect: 'paytest', amount_minor: 10_000n });
+    const paid1 = await p.pay(first.payment.id, { kind: 'account', account_id: w.id });
+    // Behind the node's back: a renamed payer, then a new fee rate.
+    await t.db.query(`update accounts set name = 'Second Name' where id = $1`, [w.id]);
+    const second = await newPayment({ merchant_id: shop, dialect: 'paytest', amount_minor: 10_000n });
+    const paid2 = await p.pay(second.payment.id, { kind: 'account', account_id: w.id });
+    await t.gw.merchants.update(shop, { fee_bps: { wallet: 250 } });
+    const third = await newPayment({ merchant_id: shop, dialect: 'paytest', amount_minor: 10_000n });
+    const paid3 = await p.pay(third.payment.id, { kind: 'account', account_id: w.id });
+    assert.equal(paid1.payer_name, 'First Name');
+    assert.equal(paid2.payer_name, 'Second Name');
+    assert.equal(paid2.fee_minor, paid1.fee_minor);
+    assert.equal(paid3.fee_minor, 250n);
+    for (const paid of [paid1, paid2, paid3]) {
+      const rows = await t.db.query('select event, body from outbox where payment_id = $1', [paid.id]);
+      assert.deepEqual(rows.map((r) => [r.event, JSON.parse(r.body)]), [['payment.succeeded', { id: paid.id, fee: paid.fee_minor.toString(), payer: paid.payer_name, v: paid.version }]]);
+      const entries = await t.db.query(`select count(*)::int as n from journal_entries where payment_id = $1 and kind = 'payment'`, [paid.id]);
+      assert.equal(entries[0]!.n, 1);
+    }
+    await assert.rejects(p.pay(second.payment.id, { kind: 'account', account_id: w.id }), (e) => isCoreError(e, 'invalid_state'));
+    assert.equal((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor, String(100_000n - 40_000n));
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('a duplicate merchant reference under concurrency yields exactly one record', async () => {
     const same = await Promise.allSettled(Array.from({ length: 20 }, () => newPayment({ merchant_ref: 'dup-1', amount_minor: 500n })));
     const ok = same.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
