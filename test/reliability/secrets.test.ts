@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startGateway } from '../harness.ts';
-import { call, type Creds, flexpay, ibous, intouch, json, qrToken, walletLogin, walletPay } from './clients.ts';
+import { call, type Creds, flexpay, ibous, intouch, json, kess, kessToken, qrToken, walletLogin, walletPay } from './clients.ts';
 
 test('no merchant secret, PIN or wallet session appears in the log file or any table', async () => {
   const logFile = join(mkdtempSync(join(tmpdir(), 'paygate-secrets-')), 'gateway.log');
@@ -36,6 +36,11 @@ test('no merchant secret, PIN or wallet session appears in the log file or any t
     const c = creds.flexpay;
     await flexpay(t.url, c, '/v1.1/pay', { authorization: `Bearer ${c.token}`, merchant: c.merchant, reference: 'S1', amount: '5', currency: 'USD', callback_url: 'http://127.0.0.1:9/cb' });
     await flexpay(t.url, { ...c, token: c.token + 'x' }, '/api/rest/v1/check/abc');
+    // KessPay: a token, a call with it, and a wrong password
+    const kp = creds.kesspay!;
+    const jwt = await kessToken(t.url, kp);
+    assert.equal((await kess(t.url, jwt, 'native-pay', { service_id: 30, store_id: kp.store_id, amount: 0.01, out_trade_no: 'S-1' })).status, 200);
+    assert.equal((await call(`${t.url}/kesspay/api/token`, json({ user: kp.user, password: kp.password + 'x' }))).body.success, false);
     await new Promise((res) => setTimeout(res, 300)); // let the log stream flush
 
     const secrets: [string, string][] = [
@@ -46,7 +51,7 @@ test('no merchant secret, PIN or wallet session appears in the log file or any t
       ...PINS.map((x) => ['PIN', x] as [string, string]),
       ['wrong PIN', '111111'],
     ];
-    if (creds.kesspay?.password) secrets.push(['KessPay password', creds.kesspay.password]);
+    secrets.push(['KessPay password', kp.password], ['KessPay JWT', jwt]);
     const tables = await t.db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`);
     let dump = '';
     for (const { table_name } of tables) dump += (await t.db.query(`select x::text as r from "${table_name}" x`)).map((row) => row.r).join('\n') + '\n';
