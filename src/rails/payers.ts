@@ -86,29 +86,37 @@ export class Payers {
   }
 
   /**
-   * Checks a payer's PIN. Every account with this phone shares the PIN state of the given
-   * account only; a wrong PIN counts, PIN_MAX_FAILURES in a row lock it for PIN_LOCK_MS.
+   * Checks a payer's PIN; PIN_MAX_FAILURES wrong PINs in a row lock the account for
+   * PIN_LOCK_MS. Every check first reserves one attempt in a single UPDATE (refused while
+   * locked), so concurrent guesses cannot all slip past the lock: at most PIN_MAX_FAILURES
+   * PINs are ever compared per lock window. A right PIN gives its attempt back.
    */
   async checkPin(account_id: string, pin: unknown): Promise<void> {
-    const rows = await this.db.query('select pin_hash, pin_failures, locked_until from accounts where id = $1', [account_id]);
-    if (!rows.length || !rows[0]!.pin_hash) throw new CoreError('not_found', 'account not found');
     const now = this.clock.now();
-    const r = rows[0]!;
-    if (r.locked_until && new Date(r.locked_until) > now) {
-      throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(r.locked_until).toISOString() });
+    // An expired lock starts a fresh count (the old failures belong to the lock that ended).
+    const [r] = await this.db.query<{ pin_failures: number; pin_hash: string | null }>(
+      `update accounts
+          set pin_failures = (case when locked_until is not null then 0 else pin_failures end) + 1,
+              locked_until = case when (case when locked_until is not null then 0 else pin_failures end) + 1 >= $2 then $3::timestamptz else null end
+        where id = $1 and pin_hash is not null and (locked_until is null or locked_until <= $4)
+        returning pin_failures, pin_hash`,
+      [account_id, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
+    );
+    if (!r) {
+      const rows = await this.db.query('select locked_until from accounts where id = $1 and pin_hash is not null', [account_id]);
+      if (!rows.length) throw new CoreError('not_found', 'account not found');
+      throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(rows[0]!.locked_until).toISOString() });
     }
-    const ok = typeof pin === 'string' && pin.length <= 12 && (await verifyPin(pin, r.pin_hash));
+    const reserved = Number(r.pin_failures);
+    const ok = typeof pin === 'string' && pin.length <= 12 && (await verifyPin(pin, r.pin_hash!));
     if (ok) {
-      if (r.pin_failures !== 0) await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1', [account_id]);
+      // The attempt was not a failure: back to zero, unless other attempts were reserved
+      // meanwhile (then only ours is given back, and their lock, if any, stays).
+      const reset = await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1 and pin_failures = $2 returning id', [account_id, reserved]);
+      if (!reset.length) await this.db.query('update accounts set pin_failures = greatest(pin_failures - 1, 0) where id = $1', [account_id]);
       return;
     }
-    const [u] = await this.db.query(
-      `update accounts set pin_failures = pin_failures + 1,
-              locked_until = case when pin_failures + 1 >= $2 then $3::timestamptz else locked_until end
-        where id = $1 returning pin_failures`,
-      [account_id, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS)],
-    );
-    const left = Math.max(0, PIN_MAX_FAILURES - Number(u!.pin_failures));
+    const left = Math.max(0, PIN_MAX_FAILURES - reserved);
     if (left === 0) throw new CoreError('locked', 'too many wrong PINs: the account is locked for 15 minutes');
     throw new CoreError('unauthorized', `wrong PIN (${left} ${left === 1 ? 'try' : 'tries'} left)`, { tries_left: left });
   }

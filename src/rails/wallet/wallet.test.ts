@@ -166,6 +166,19 @@ describe('wallet rail', () => {
     assert.equal((await processStatus(qr2.qrcode_id)).status, '3', 'qr2 expired meanwhile');
   });
 
+  test('concurrent PIN guesses cannot get past the lockout: at most 5 PINs are ever compared', async () => {
+    const w = await newWallet('Burst Target', '100', '9753');
+    const wt = (await api('login', { phone: w.phone, pin: w.pin })).body.token;
+    const qr = await createQr();
+    const guesses = Array.from({ length: 30 }, (_, i) => String(1000 + i));
+    const answers = await Promise.all(guesses.map((pin) => api('pay', { qr: qr.url, pin }, wt)));
+    const counts = answers.reduce((m, a) => m.set(a.status, (m.get(a.status) ?? 0) + 1), new Map<number, number>());
+    assert.equal(counts.get(401) ?? 0, 4, JSON.stringify([...counts]));
+    assert.equal(counts.get(423) ?? 0, 26, 'the fifth wrong PIN locks; every later guess is refused unchecked');
+    assert.equal((await api('pay', { qr: qr.url, pin: w.pin }, wt)).status, 423, 'even the right PIN now waits');
+    assert.equal((await processStatus(qr.qrcode_id)).status, '1');
+  });
+
   test('pages: security headers, escaping, CSRF, decline and pay by form', async () => {
     const w = await newWallet('Page Payer', '100');
     const hostile = await createQr({ ...SEED_QR, item: '<script>alert(1)</script>"' });
