@@ -97,6 +97,21 @@ describe('delivery engine', () => {
     await rx.close();
   });
 
+  test('a receiver answering with a NUL byte is delivered once and logged (Postgres text cannot hold NUL)', async () => {
+    const rx = await startReceiver(() => ({ status: 200, body: '{"ok":true}\u0000' }));
+    const id = await paidPayment(rx.url);
+    const row = await eventually(async () => {
+      const r = await t.admin('GET', `/admin/callbacks?payment_id=${id}`);
+      return r.body.items[0]?.state === 'delivered' ? r.body.items[0] : null;
+    });
+    const d = await t.admin('GET', `/admin/callbacks/${row.id}`);
+    assert.equal(d.body.attempts.length, 1);
+    assert.equal(d.body.attempts[0].response_excerpt, '{"ok":true}\uFFFD');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(rx.received.length, 1);
+    await rx.close();
+  });
+
   test('the retry schedule is exponential and capped', () => {
     const c = { base_ms: 1000, factor: 4, cap_ms: 3_600_000, maxAttempts: 10, timeout_ms: 5000, poll_ms: 500 };
     assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((k) => retryDelay_ms(k, c)), [1000, 4000, 16000, 64000, 256000, 1024000, 3600000]);

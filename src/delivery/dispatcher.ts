@@ -23,6 +23,11 @@ export function retryDelay_ms(failedAttempts: number, c: DeliveryConfig): number
 }
 
 export const RESPONSE_EXCERPT_BYTES = 1024;
+
+/** Text a Postgres text column accepts: no NUL (decoded UTF-8 has no lone surrogates). */
+function storable(s: string | null): string | null {
+  return s === null ? null : s.replace(/\u0000/g, '\uFFFD');
+}
 /** Bytes read from a receiver's answer at most; the rest is discarded. */
 export const RESPONSE_MAX_BYTES = 64 * 1024;
 const BATCH = 20;
@@ -104,11 +109,12 @@ export class Dispatcher {
         `update outbox set locked_until = $1::timestamptz + interval '${LEASE_MS} milliseconds', attempts = attempts + 1
           where id in (select id from outbox where state = 'pending' and next_attempt_at <= $1 and (locked_until is null or locked_until < $1)
                         order by next_attempt_at limit ${BATCH} for update skip locked)
-          returning id, merchant_id, url, body, content_type, ack, attempts`,
+          returning id, merchant_id, url, body, content_type, ack, attempts, locked_until`,
         [now],
       );
       count = rows.length;
-      await Promise.all(rows.map((r) => this.attempt(r)));
+      // One row's trouble (e.g. a result that cannot be recorded) must not stop the others.
+      await Promise.all(rows.map((r) => this.attempt(r).catch((err) => this.log.error({ err, outbox_id: String(r.id) }, 'callback attempt not recorded'))));
     })();
     try {
       await this.running;
@@ -158,13 +164,17 @@ export class Dispatcher {
     const attempts = Number(r.attempts);
     const dead = !ok && attempts >= this.cfg.maxAttempts;
     await this.db.tx(async (q) => {
-      await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, error, response_excerpt, created_at) values ($1, $2, $3, $4, $5, $6, $7)`, [
-        r.id, attempts, status, latency_ms, error, excerpt, now,
-      ]);
-      await q.query(
-        `update outbox set state = $2, locked_until = null, next_attempt_at = $3, delivered_at = case when $2 = 'delivered' then $4::timestamptz else delivered_at end where id = $1`,
-        [r.id, ok ? 'delivered' : dead ? 'dead' : 'pending', new Date(now.getTime() + (ok || dead ? 0 : retryDelay_ms(attempts, this.cfg))), now],
+      // Only while the claim is still ours: past the lease another node may own the row.
+      const upd = await q.query(
+        `update outbox set state = $2, locked_until = null, next_attempt_at = $3, delivered_at = case when $2 = 'delivered' then $4::timestamptz else delivered_at end
+          where id = $1 and locked_until = $5 returning id`,
+        [r.id, ok ? 'delivered' : dead ? 'dead' : 'pending', new Date(now.getTime() + (ok || dead ? 0 : retryDelay_ms(attempts, this.cfg))), now, r.locked_until],
       );
+      if (!upd.length) this.log.warn({ outbox_id: String(r.id) }, 'callback lease lost before the result was recorded');
+      // Receivers' text goes into Postgres text columns, which cannot hold NUL.
+      await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, error, response_excerpt, created_at) values ($1, $2, $3, $4, $5, $6, $7)`, [
+        r.id, attempts, status, latency_ms, storable(error), storable(excerpt), now,
+      ]);
     });
     this.log.info({ outbox_id: String(r.id), attempt: attempts, status, latency_ms, ok, error }, 'callback attempt');
   }
