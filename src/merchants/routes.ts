@@ -73,7 +73,7 @@ const mod: GatewayModule = {
     });
     app.get('/merchants', { schema: { tags, summary: 'List merchants (cursor: after=<id>)' } }, async (req) => {
       const q = req.query as Record<string, string>;
-      const items = await ctx.merchants.list(limitOf(q.limit), q.after);
+      const items = await ctx.merchants.list(limitOf(q.limit), q.after && /^\d{1,18}$/.test(q.after) ? q.after : undefined);
       return { items, next_after: items.length ? items[items.length - 1]!.id : null };
     });
     app.get('/merchants/:id', { schema: { tags, summary: 'Get a merchant' } }, async (req) => {

@@ -152,6 +152,24 @@ describe('payments core', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('one refund reference used at once on two payments: one refund, one conflict (not a 500)', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000010', currency: 'HTG', balance: '100' });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { payment } = await newPayment({ amount_minor: 1000n });
+      await p.pay(payment.id, { kind: 'account', account_id: w.id });
+      ids.push(payment.id);
+    }
+    for (let round = 0; round < 5; round++) {
+      const ref = `shared-ref-${round}`;
+      const results = await Promise.allSettled(ids.map((id) => p.refund({ payment_id: id, merchant_id: merchant, merchant_ref: ref, amount_minor: 10n })));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1, `round ${round}`);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      assert.ok(isCoreError(rejected.reason, 'reference_conflict'), String(rejected.reason));
+    }
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('payouts never overdraw the merchant, and replay by reference', async () => {
     const m2 = (await t.createMerchant('Payout Shop')).id;
     const payer = await t.createPayer('wallet', { phone: '50930000006', currency: 'HTG', balance: '10' });

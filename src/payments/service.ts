@@ -523,12 +523,15 @@ export class Payments {
       if (refunded > p.amount_minor) {
         throw new CoreError('refund_exceeds_payment', 'refunds would exceed the amount paid', { refundable_minor: String(p.amount_minor - p.refunded_minor) });
       }
+      // The reference may be taken meanwhile by a refund of another payment (a lock we do not
+      // hold): then nothing is inserted, and it is a conflict, not a 500.
       const [r] = await q.query(
         `insert into refunds (payment_id, merchant_id, merchant_ref, amount_minor, currency, state, reason, request_hash, created_at)
-         values ($1, $2, $3, $4, $5, 'succeeded', $6, $7, $8) returning *`,
+         values ($1, $2, $3, $4, $5, 'succeeded', $6, $7, $8) on conflict (merchant_id, merchant_ref) do nothing returning *`,
         [p.id, p.merchant_id, input.merchant_ref ?? null, input.amount_minor, p.currency, input.reason ?? null, request_hash, now],
       );
-      const refund = toRefund(r!);
+      if (!r) throw new CoreError('reference_conflict', 'this refund reference was already used with different parameters');
+      const refund = toRefund(r);
       const merchant = await merchantAccount(q, p.merchant_id, p.currency);
       const back = p.payer_account_id ?? (await systemAccount(q, 'card_clearing', p.currency));
       await postEntry(q, {

@@ -1,6 +1,8 @@
 // One database interface, two engines: PGlite (Postgres in WASM, in-process) and a
 // Postgres server through `pg`. Same SQL, same migrations. int8 values come back as bigint
 // on both so money never passes through a float.
+import { CoreError } from '../errors.ts';
+
 export type Row = Record<string, any>;
 
 export interface Queryable {
@@ -23,6 +25,17 @@ export interface Db extends Queryable {
 /** SQLSTATEs worth one more try of the whole transaction. */
 export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 export const TX_MAX_ATTEMPTS = 5;
+
+/**
+ * Client text the database cannot store (a NUL character, bytes that are not UTF-8) is the
+ * client's error, not ours: a 400 invalid_request wherever it surfaces, never a 500.
+ * Dialects validate first; this is the backstop under all of them.
+ */
+const UNSTORABLE_TEXT = new Set(['22021', '22P05']);
+export function translateDbError(err: unknown): unknown {
+  if (!UNSTORABLE_TEXT.has(sqlState(err) ?? '')) return err;
+  return Object.assign(new CoreError('invalid_request', 'a text field holds a character that cannot be stored (such as NUL)'), { statusCode: 400 });
+}
 
 export function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;

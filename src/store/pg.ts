@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState } from './db.ts';
+import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState, translateDbError } from './db.ts';
 
 // int8 → bigint, numeric stays text; the same as the PGlite driver.
 pg.types.setTypeParser(20, (v: string) => BigInt(v));
@@ -17,12 +17,33 @@ const DML = /^\s*(select|insert|update|delete|with)\b/i;
 export function queryConfig(sql: string, params: unknown[] | undefined): pg.QueryConfig {
   if (!params || params.length === 0 || !DML.test(sql)) return { text: sql, values: params as any[] };
   let name = names.get(sql);
+  if (name === '') return { text: sql, values: params as any[] };
   if (!name) {
     if (names.size >= MAX_NAMED) return { text: sql, values: params as any[] };
     name = 'pg_' + createHash('sha1').update(sql).digest('hex').slice(0, 24);
     names.set(sql, name);
   }
   return { name, text: sql, values: params as any[] };
+}
+
+/**
+ * Runs a query as a prepared statement; if the schema changed under it (another node applied a
+ * migration: "cached plan must not change result type", 0A000), that SQL runs unnamed from now
+ * on, and this call is retried once.
+ */
+async function run(c: { query(cfg: pg.QueryConfig): Promise<pg.QueryResult> }, sql: string, params: unknown[] | undefined): Promise<any[]> {
+  try {
+    return (await c.query(queryConfig(sql, params))).rows;
+  } catch (err) {
+    if (sqlState(err) !== '0A000' || !names.has(sql)) throw translateDbError(err);
+    names.delete(sql);
+    names.set(sql, ''); // remembered as "never name this one"
+    try {
+      return (await c.query({ text: sql, values: params as any[] })).rows;
+    } catch (again) {
+      throw translateDbError(again);
+    }
+  }
 }
 
 export async function openPg(url: string, poolSize = 10): Promise<Db> {
@@ -34,13 +55,12 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const db: Db = {
     engine: 'postgres',
     async query(sql, params) {
-      const r = await pool.query(queryConfig(sql, params));
-      return r.rows;
+      return run(pool, sql, params);
     },
     async tx(fn) {
       for (let attempt = 1; ; attempt++) {
         const client = await pool.connect();
-        const q: Queryable = { query: async (sql, params) => (await client.query(queryConfig(sql, params))).rows };
+        const q: Queryable = { query: (sql, params) => run(client, sql, params) };
         try {
           await client.query('begin');
           const out = await fn(q);
@@ -49,9 +69,10 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
           return out;
         } catch (err) {
           await client.query('rollback').catch(() => {});
-          client.release();
+          // An error without a SQLSTATE is the connection's own: do not hand it out again.
+          client.release(sqlState(err) ? undefined : (err as Error));
           if (attempt < TX_MAX_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(err) ?? '')) continue;
-          throw err;
+          throw translateDbError(err);
         }
       }
     },

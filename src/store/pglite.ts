@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, type PGliteOptions, types } from '@electric-sql/pglite';
-import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState } from './db.ts';
+import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState, translateDbError } from './db.ts';
 
 /**
  * Postgres' default 128 MB of shared buffers is sized for a server; embedded in the gateway's
@@ -31,8 +31,11 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const db: Db = {
     engine: 'pglite',
     async query(sql, params) {
-      const r = await pg.query(sql, params as any[]);
-      return r.rows as any[];
+      try {
+        return (await pg.query(sql, params as any[])).rows as any[];
+      } catch (err) {
+        throw translateDbError(err);
+      }
     },
     async tx(fn) {
       for (let attempt = 1; ; attempt++) {
@@ -43,7 +46,7 @@ export async function openPglite(dataDir?: string): Promise<Db> {
           });
         } catch (err) {
           if (attempt < TX_MAX_ATTEMPTS && RETRYABLE_SQLSTATES.has(sqlState(err) ?? '')) continue;
-          throw err;
+          throw translateDbError(err);
         }
       }
     },
