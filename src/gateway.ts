@@ -115,7 +115,8 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       running = true;
       const passStart = clock.now();
       status.catchUp(new Date(watermark.getTime() - CATCH_UP_MARGIN_MS))
-        .then(() => { watermark = passStart; }, (err) => log.error({ err }, 'status cache catch-up failed'))
+        // After a full page, continue from its last row (plus the margin again) next time.
+        .then((r) => { watermark = r.next_since ? new Date(r.next_since.getTime() + CATCH_UP_MARGIN_MS) : passStart; }, (err) => log.error({ err }, 'status cache catch-up failed'))
         .finally(() => { running = false; });
     }, config.cacheCatchUp_ms);
   };

@@ -240,6 +240,13 @@ describe('payments core', () => {
     );
   });
 
+  test('long-polls that time out leave nothing behind in the status cache', async () => {
+    const { payment } = await newPayment();
+    const waiters = (t.gw.status as unknown as { waiters: Map<string, Set<unknown>> }).waiters;
+    await Promise.all([1, 2, 3].map(() => t.gw.status.waitForChange(payment.id, payment.version, 30)));
+    assert.equal(waiters.has(payment.id), false);
+  });
+
   test('verify catches a deliberately corrupted balance', async () => {
     const w = await t.createPayer('wallet', { phone: '50930000009', currency: 'HTG', balance: '1' });
     await t.db.query('update accounts set balance_minor = balance_minor + 1 where id = $1', [w.id]);

@@ -125,9 +125,9 @@ export class Payments {
     return rows.map(toPayment);
   }
   /** Ids and versions of the payments changed since a moment (the status cache's catch-up). */
-  async changedSince(since: Date, limit: number): Promise<{ id: string; version: number }[]> {
-    const rows = await this.o.db.query('select id, version from payments where updated_at >= $1 order by updated_at limit $2', [since, limit]);
-    return rows.map((r) => ({ id: String(r.id), version: Number(r.version) }));
+  async changedSince(since: Date, limit: number): Promise<{ id: string; version: number; updated_at: Date }[]> {
+    const rows = await this.o.db.query('select id, version, updated_at from payments where updated_at >= $1 order by updated_at limit $2', [since, limit]);
+    return rows.map((r) => ({ id: String(r.id), version: Number(r.version), updated_at: r.updated_at }));
   }
   async getByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PaymentRecord | null> {
     const rows = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);

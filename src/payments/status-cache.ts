@@ -8,10 +8,14 @@ import type { Payments } from './service.ts';
 export const STATUS_CACHE_MAX_ENTRIES = 200_000;
 /** Rows one catch-up pass looks at, at most (the rest waits for the next pass). */
 export const CATCH_UP_MAX_ROWS = 20_000;
+/** Long-polls held at once, at most (each holds a socket and a timer). */
+export const MAX_WAITERS = 50_000;
 
 export class StatusCache {
   private readonly byId = new Map<string, PaymentRecord>();
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Long-polls held right now; past MAX_WAITERS a long-poll answers at once. */
+  private waiting = 0;
   private readonly unsubscribe: () => void;
 
   constructor(private readonly payments: Payments, private readonly feed: ChangeFeed) {
@@ -74,34 +78,41 @@ export class StatusCache {
    * `since` (by any node) and publishes newer versions. Run periodically, it bounds how stale
    * a cached status can be even when a notification never arrives.
    */
-  async catchUp(since: Date): Promise<number> {
+  async catchUp(since: Date): Promise<{ updated: number; next_since: Date | null }> {
     const changed = await this.payments.changedSince(since, CATCH_UP_MAX_ROWS);
+    // A full page: the next pass continues from the last row seen, not from now.
+    const next_since = changed.length === CATCH_UP_MAX_ROWS ? changed[changed.length - 1]!.updated_at : null;
     const stale = changed.filter((c) => {
       const cur = this.byId.get(c.id);
       return cur !== undefined && cur.version < c.version;
     });
-    if (!stale.length) return 0;
     let updated = 0;
-    for (const p of await this.payments.getMany(stale.map((c) => c.id))) {
-      const cur = this.byId.get(p.id);
-      if (cur && cur.version < p.version) {
-        this.feed.publish({ type: 'payment', payment: p });
-        updated++;
+    if (stale.length) {
+      for (const p of await this.payments.getMany(stale.map((c) => c.id))) {
+        const cur = this.byId.get(p.id);
+        if (cur && cur.version < p.version) {
+          this.feed.publish({ type: 'payment', payment: p });
+          updated++;
+        }
       }
     }
-    return updated;
+    return { updated, next_since };
   }
 
   /** Resolves when the payment's version passes `version` or after timeout_ms. */
   async waitForChange(id: string, version: number, timeout_ms: number): Promise<PaymentRecord | null> {
     const cur = await this.get(id);
-    if (!cur || cur.version > version || timeout_ms <= 0) return cur;
+    if (!cur || cur.version > version || timeout_ms <= 0 || this.waiting >= MAX_WAITERS) return cur;
+    this.waiting++;
     await new Promise<void>((resolve) => {
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
       const done = () => {
         clearTimeout(timer);
         set!.delete(done);
+        // An empty set would stay forever for a payment that never changes again.
+        if (set!.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+        this.waiting--;
         resolve();
       };
       const timer = setTimeout(done, timeout_ms);
