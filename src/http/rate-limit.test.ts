@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startGateway } from '../../test/harness.ts';
+import { RateLimiter } from './rate-limit.ts';
 
 test('an IP that keeps failing authentication is blocked with 429 and Retry-After, until the window passes', async () => {
   const t = await startGateway({ env: { PAYGATE_RATE_IP_AUTH_FAILURES: '5' } });
@@ -44,4 +45,16 @@ test('behind a trusted proxy, each client IP from X-Forwarded-For has its own bu
   } finally {
     await t.close();
   }
+});
+
+test('a flood of failures from new addresses does not unblock a blocked credential', () => {
+  let now = 0;
+  const rl = new RateLimiter({ ip_per_s: 0, ip_burst: 0, ip_auth_failures: 3, credential_auth_failures: 2, window_ms: 60_000 }, () => now);
+  rl.credentialFailed('ibous:key');
+  rl.credentialFailed('ibous:key');
+  assert.ok(rl.blocked('198.51.100.1', 'ibous:key'));
+  for (let i = 0; i < 120_000; i++) rl.authFailed(`2001:db8::${i.toString(16)}`);
+  assert.ok(rl.blocked('198.51.100.1', 'ibous:key'), 'still blocked');
+  now += 61_000;
+  assert.equal(rl.blocked('198.51.100.1', 'ibous:key'), null, 'until the window passes');
 });

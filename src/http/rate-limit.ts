@@ -28,7 +28,9 @@ interface Failures { count: number; window_start_ms: number }
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
-  private readonly failures = new Map<string, Failures>();
+  // Separate maps: a flood of new IPs must not push a credential's count out.
+  private readonly ipFailures = new Map<string, Failures>();
+  private readonly credFailures = new Map<string, Failures>();
   constructor(readonly cfg: RateLimitConfig, private readonly now_ms: () => number = Date.now) {}
 
   /** Takes one request token for this IP; returns seconds to wait when none is left. */
@@ -49,37 +51,49 @@ export class RateLimiter {
 
   /** Seconds until this IP / credential may try to authenticate again, or null. */
   blocked(ip: string, credential?: string): number | null {
-    const a = this.blockedKey('ip:' + ip, this.cfg.ip_auth_failures);
-    const c = credential ? this.blockedKey('cred:' + credential, this.cfg.credential_auth_failures) : null;
+    const a = this.blockedKey(this.ipFailures, ip, this.cfg.ip_auth_failures);
+    const c = credential ? this.blockedKey(this.credFailures, credential, this.cfg.credential_auth_failures) : null;
     return a ?? c;
   }
 
   /** One failed authentication from this IP (the app counts every 401 answer here). */
   authFailed(ip: string): void {
-    this.count('ip:' + ip);
+    this.count(this.ipFailures, ip, this.cfg.ip_auth_failures);
   }
 
   /** One failed authentication of this credential ("<dialect>:<identifier>"), from any IP. */
   credentialFailed(credential: string): void {
-    this.count('cred:' + credential);
+    this.count(this.credFailures, credential, this.cfg.credential_auth_failures);
   }
 
-  private count(key: string): void {
+  private count(map: Map<string, Failures>, key: string, limit: number): void {
     const now = this.now_ms();
-    let f = this.failures.get(key);
+    let f = map.get(key);
     if (!f || now - f.window_start_ms >= this.cfg.window_ms) {
-      if (!f && this.failures.size >= MAX_KEYS) this.failures.delete(this.failures.keys().next().value!);
-      this.failures.set(key, (f = { count: 0, window_start_ms: now }));
+      if (!f && map.size >= MAX_KEYS) this.evictOne(map, limit, now);
+      map.set(key, (f = { count: 0, window_start_ms: now }));
     }
     f.count++;
   }
 
-  private blockedKey(key: string, limit: number): number | null {
-    const f = this.failures.get(key);
+  /** Drops the oldest entry that is not blocking anything right now (a block is never evicted). */
+  private evictOne(map: Map<string, Failures>, limit: number, now: number): void {
+    let scanned = 0;
+    for (const [k, f] of map) {
+      if (f.count < limit || now - f.window_start_ms >= this.cfg.window_ms) {
+        map.delete(k);
+        return;
+      }
+      if (++scanned >= 1000) break; // bounded work; the map may briefly exceed MAX_KEYS
+    }
+  }
+
+  private blockedKey(map: Map<string, Failures>, key: string, limit: number): number | null {
+    const f = map.get(key);
     if (!f) return null;
     const left_ms = this.cfg.window_ms - (this.now_ms() - f.window_start_ms);
     if (left_ms <= 0) {
-      this.failures.delete(key);
+      map.delete(key);
       return null;
     }
     return f.count >= limit ? Math.ceil(left_ms / 1000) : null;
