@@ -8,7 +8,6 @@ export type CoreErrorCode =
   | 'invalid_request'
   | 'unauthorized'
   | 'locked'
-  | 'limit_exceeded'
   | 'refund_exceeds_payment'
   | 'currency_mismatch';
 

@@ -6,7 +6,6 @@ import type { Db } from '../store/db.ts';
 import { constantTimeEqual, randomSecret, type Sealer, sha256Hex } from './secrets.ts';
 
 export type Dialect = 'ibous' | 'kesspay' | 'intouchpay' | 'flexpay';
-export const DIALECTS: readonly Dialect[] = ['ibous', 'kesspay', 'intouchpay', 'flexpay'];
 
 export interface Merchant {
   id: string;

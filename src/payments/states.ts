@@ -12,15 +12,12 @@ export const PAYMENT_TRANSITIONS: Record<PaymentState, readonly PaymentState[]> 
   refunded: [],
 };
 
+/** Payouts are decided in their creating transaction (succeeded, or failed for a short balance); none moves later. */
 export const PAYOUT_TRANSITIONS: Record<PayoutState, readonly PayoutState[]> = {
   pending: ['succeeded', 'failed'],
   succeeded: [],
   failed: [],
 };
-
-export function canTransition(from: PaymentState, to: PaymentState): boolean {
-  return PAYMENT_TRANSITIONS[from]?.includes(to) ?? false;
-}
 
 /** States a transition to `to` may start from (used in UPDATE … WHERE state = ANY(…)). */
 export function sourcesOf(to: PaymentState): PaymentState[] {
@@ -30,8 +27,4 @@ export function sourcesOf(to: PaymentState): PaymentState[] {
 /** Money was taken from the payer (refunds possible). */
 export function isPaid(state: PaymentState): boolean {
   return state === 'succeeded' || state === 'partially_refunded' || state === 'refunded';
-}
-
-export function isFinal(state: PaymentState): boolean {
-  return state !== 'pending';
 }

@@ -8,7 +8,6 @@ import type { OutboxMessage } from '../../delivery/outbox.ts';
 
 export const REFERENCE_MAX = 25;
 export const DESCRIPTION_MAX = 255;
-export const FLEXPAY_CURRENCIES = ['CDF', 'USD'] as const;
 
 /** A request FlexPay refuses: answered `{"code":"1","message":...}` with this HTTP status. */
 export class WireError extends Error {
@@ -77,7 +76,6 @@ export function codeOf(v: unknown): string | null {
 }
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-const ORDER_RE = /^[A-Za-z0-9]{12}\d{12}$/;
 
 /** orderNumber like "9bsTX7qXdpQe243815877848": 12 random letters/digits then 12 digits. */
 export function newOrderNumber(): string {
@@ -85,10 +83,6 @@ export function newOrderNumber(): string {
   for (let i = 0; i < 12; i++) s += ALNUM[randomInt(ALNUM.length)];
   for (let i = 0; i < 12; i++) s += String(randomInt(10));
   return s;
-}
-
-export function isOrderNumber(v: unknown): v is string {
-  return typeof v === 'string' && ORDER_RE.test(v);
 }
 
 /**

@@ -106,11 +106,6 @@ export function parseTimestamp(ts: string): Date | null {
   return t;
 }
 
-export function formatTimestamp(d: Date): string {
-  const p = (n: number, w = 2) => String(n).padStart(w, '0');
-  return p(d.getUTCFullYear(), 4) + p(d.getUTCMonth() + 1) + p(d.getUTCDate()) + p(d.getUTCHours()) + p(d.getUTCMinutes()) + p(d.getUTCSeconds());
-}
-
 /** Lowercase hex SHA-256 of username + accountno + partner password + timestamp. */
 export function intouchPassword(username: string, accountno: string, partner_password: string, timestamp: string): string {
   return createHash('sha256').update(username + accountno + partner_password + timestamp, 'utf8').digest('hex');
