@@ -8,7 +8,7 @@ import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp } from './http/app.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
-import { Sealer } from './merchants/secrets.ts';
+import { PinHasher, Sealer } from './merchants/secrets.ts';
 import { ChangeFeed, FEED_CHANNEL } from './payments/feed.ts';
 import { Payments } from './payments/service.ts';
 import { StatusCache } from './payments/status-cache.ts';
@@ -70,7 +70,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   const sealer = new Sealer(config.secretKey);
   const payments = new Payments({ db, clock, feed, paymentTtl_ms: config.paymentTtl_ms, defaultFeeBps: config.defaultFeeBps });
   const merchants = new Merchants(db, sealer);
-  const payers = new Payers(db, payments, clock);
+  const payers = new Payers(db, payments, clock, new PinHasher(sealer.derive('payer-pin')));
   const status = new StatusCache(payments, feed);
   const dispatcher = new Dispatcher(db, merchants, clock, config.delivery, config.allowPrivateCallbacks, log.child({ mod: 'delivery' }));
   // New outbox rows are due at once: wake the dispatcher after the commit.

@@ -42,27 +42,41 @@ export class Sealer {
 }
 
 /**
- * PINs are short: a salted scrypt, so a database dump does not hand them out directly (the
- * real protection of a 4–6 digit PIN is the lockout). Asynchronous: it runs on libuv's thread
- * pool, not on the event loop that serves every other request.
+ * PINs: 4–6 digits, so at most a million candidates. No slow hash protects so few against
+ * someone holding the table (scrypt at a millisecond a guess falls in minutes), so the
+ * protection is a server key: a PIN is stored as HMAC-SHA256(key, account id + PIN), the key
+ * derived from PAYGATE_SECRET_KEY and never stored; without it a dump of the table gives
+ * nothing to try PINs against. Online guessing is stopped by the lockout (Payers.checkPin).
+ * The HMAC costs microseconds, so a check is one UPDATE that compares and counts in the
+ * database. Hashes from before ("s1$", salted scrypt) are still verified and replaced by the
+ * keyed form on the first right PIN.
  */
-const PIN_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
-const PIN_HASH_BYTES = 32;
-
-function scryptAsync(pin: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(pin, salt, PIN_HASH_BYTES, PIN_SCRYPT, (err, key) => (err ? reject(err) : resolve(key))));
+export class PinHasher {
+  constructor(private readonly key: Buffer) {
+    if (key.length < 32) throw new Error('PIN key must be at least 32 bytes');
+  }
+  /** The stored form: "h1$" + hex HMAC. Bound to the account, so equal PINs differ. */
+  hash(account_id: string, pin: string): string {
+    return 'h1$' + createHmac('sha256', this.key).update(`pin:${account_id}:${pin}`, 'utf8').digest('hex');
+  }
 }
 
-export async function hashPin(pin: string): Promise<string> {
-  const salt = randomBytes(16);
-  const h = await scryptAsync(pin, salt);
-  return `s1$${salt.toString('base64url')}$${h.toString('base64url')}`;
-}
+const LEGACY_PIN_SCRYPT = { N: 1024, r: 8, p: 1 } as const;
 
-export async function verifyPin(pin: string, stored: string): Promise<boolean> {
+/** Verifies a legacy "s1$salt$hash" scrypt PIN hash (asynchronous: libuv's pool). */
+export async function verifyLegacyPin(pin: string, stored: string): Promise<boolean> {
   const [v, salt, hash] = stored.split('$');
   if (v !== 's1' || !salt || !hash) return false;
-  const h = await scryptAsync(pin, Buffer.from(salt, 'base64url'));
   const want = Buffer.from(hash, 'base64url');
+  const h = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(pin, Buffer.from(salt, 'base64url'), want.length || 32, LEGACY_PIN_SCRYPT, (err, key) => (err ? reject(err) : resolve(key))),
+  );
   return want.length === h.length && timingSafeEqual(h, want);
+}
+
+/** A legacy hash, for tests of the upgrade path only. */
+export async function legacyPinHash(pin: string): Promise<string> {
+  const salt = randomBytes(16);
+  const h = await new Promise<Buffer>((resolve, reject) => scrypt(pin, salt, 32, LEGACY_PIN_SCRYPT, (err, key) => (err ? reject(err) : resolve(key))));
+  return `s1$${salt.toString('base64url')}$${h.toString('base64url')}`;
 }

@@ -3,7 +3,7 @@
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { getAccount, type AccountRow, toAccount } from '../ledger/ledger.ts';
-import { hashPin, verifyPin } from '../merchants/secrets.ts';
+import { type PinHasher, verifyLegacyPin } from '../merchants/secrets.ts';
 import { type Currency, isCurrency, parseAmount } from '../money/index.ts';
 import type { Payments } from '../payments/service.ts';
 import type { Db } from '../store/db.ts';
@@ -43,7 +43,7 @@ export interface NewPayer {
 }
 
 export class Payers {
-  constructor(private readonly db: Db, private readonly payments: Payments, private readonly clock: Clock) {}
+  constructor(private readonly db: Db, private readonly payments: Payments, private readonly clock: Clock, private readonly pins: PinHasher) {}
 
   async create(kind: PayerKind, input: NewPayer): Promise<AccountRow> {
     const name = typeof input.name === 'string' ? input.name.trim() : '';
@@ -60,10 +60,12 @@ export class Payers {
       throw new CoreError('invalid_request', `balance: ${(e as Error).message}`);
     }
     const network = kind === 'subscriber' ? networkOf(phone) : null;
+    // The id first: the stored PIN is bound to it.
+    const [{ id }] = (await this.db.query<{ id: string }>(`select nextval('accounts_id_seq')::text as id`)) as [{ id: string }];
     const rows = await this.db.query(
-      `insert into accounts (kind, currency, name, phone, network, pin_hash) values ($1, $2, $3, $4, $5, $6)
+      `insert into accounts (id, kind, currency, name, phone, network, pin_hash) values ($1, $2, $3, $4, $5, $6, $7)
        on conflict do nothing returning *`,
-      [kind, currency, name, phone, network, await hashPin(input.pin)],
+      [id, kind, currency, name, phone, network, this.pins.hash(id, input.pin)],
     );
     if (!rows.length) throw new CoreError('reference_conflict', `a ${kind} with this phone and currency already exists`);
     const acct = toAccount(rows[0]!);
@@ -87,38 +89,65 @@ export class Payers {
 
   /**
    * Checks a payer's PIN; PIN_MAX_FAILURES wrong PINs in a row lock the account for
-   * PIN_LOCK_MS. Every check first reserves one attempt in a single UPDATE (refused while
-   * locked), so concurrent guesses cannot all slip past the lock: at most PIN_MAX_FAILURES
-   * PINs are ever compared per lock window. A right PIN gives its attempt back.
+   * PIN_LOCK_MS. One UPDATE compares the keyed hash and counts: a right PIN resets the count,
+   * a wrong one adds to it and locks at the limit, a locked account is not compared at all.
+   * The row lock orders concurrent guesses, so they cannot slip past the lock: at most
+   * PIN_MAX_FAILURES PINs are ever compared per lock window.
    */
   async checkPin(account_id: string, pin: unknown): Promise<void> {
     const now = this.clock.now();
+    if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
+    // Not a PIN at all: compared as a PIN that never matches (it still counts as a failure).
+    const candidate = typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
     // An expired lock starts a fresh count (the old failures belong to the lock that ended).
-    const [r] = await this.db.query<{ pin_failures: number; pin_hash: string | null }>(
+    const [r] = await this.db.query<{ failures: number; ok: boolean }>(
+      `update accounts
+          set pin_failures = case when pin_hash = $2 then 0 else (case when locked_until is not null then 0 else pin_failures end) + 1 end,
+              locked_until = case when pin_hash <> $2 and (case when locked_until is not null then 0 else pin_failures end) + 1 >= $3
+                                  then $4::timestamptz else null end
+        where id = $1 and pin_hash like 'h1$%' and (locked_until is null or locked_until <= $5)
+        returning pin_failures as failures, pin_hash = $2 as ok`,
+      [account_id, candidate, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
+    );
+    if (!r) return this.checkLegacyPin(account_id, pin, now);
+    if (r.ok) return;
+    this.wrongPin(Number(r.failures));
+  }
+
+  private wrongPin(failures: number): never {
+    const left = Math.max(0, PIN_MAX_FAILURES - failures);
+    if (left === 0) throw new CoreError('locked', 'too many wrong PINs: the account is locked for 15 minutes');
+    throw new CoreError('unauthorized', `wrong PIN (${left} ${left === 1 ? 'try' : 'tries'} left)`, { tries_left: left });
+  }
+
+  /**
+   * Locked, unknown, or a PIN stored before keyed hashes (salted scrypt): each check first
+   * reserves one attempt in a single UPDATE (refused while locked), then compares; a right PIN
+   * gives its attempt back and stores the keyed hash in place of the old one.
+   */
+  private async checkLegacyPin(account_id: string, pin: unknown, now: Date): Promise<void> {
+    const [r] = await this.db.query<{ pin_failures: number; pin_hash: string }>(
       `update accounts
           set pin_failures = (case when locked_until is not null then 0 else pin_failures end) + 1,
               locked_until = case when (case when locked_until is not null then 0 else pin_failures end) + 1 >= $2 then $3::timestamptz else null end
-        where id = $1 and pin_hash is not null and (locked_until is null or locked_until <= $4)
+        where id = $1 and pin_hash like 's1$%' and (locked_until is null or locked_until <= $4)
         returning pin_failures, pin_hash`,
       [account_id, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
     );
     if (!r) {
       const rows = await this.db.query('select locked_until from accounts where id = $1 and pin_hash is not null', [account_id]);
       if (!rows.length) throw new CoreError('not_found', 'account not found');
+      if (rows[0]!.locked_until === null) throw new Error(`invariant: account ${account_id} has a PIN in an unknown form`);
       throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(rows[0]!.locked_until).toISOString() });
     }
     const reserved = Number(r.pin_failures);
-    const ok = typeof pin === 'string' && pin.length <= 12 && (await verifyPin(pin, r.pin_hash!));
-    if (ok) {
-      // The attempt was not a failure: back to zero, unless other attempts were reserved
-      // meanwhile (then only ours is given back, and their lock, if any, stays).
-      const reset = await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1 and pin_failures = $2 returning id', [account_id, reserved]);
-      if (!reset.length) await this.db.query('update accounts set pin_failures = greatest(pin_failures - 1, 0) where id = $1', [account_id]);
-      return;
-    }
-    const left = Math.max(0, PIN_MAX_FAILURES - reserved);
-    if (left === 0) throw new CoreError('locked', 'too many wrong PINs: the account is locked for 15 minutes');
-    throw new CoreError('unauthorized', `wrong PIN (${left} ${left === 1 ? 'try' : 'tries'} left)`, { tries_left: left });
+    const ok = typeof pin === 'string' && pin.length <= 12 && (await verifyLegacyPin(pin, r.pin_hash));
+    if (!ok) this.wrongPin(reserved);
+    // The attempt was not a failure: back to zero, unless other attempts were reserved
+    // meanwhile (then only ours is given back, and their lock, if any, stays).
+    const reset = await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1 and pin_failures = $2 returning id', [account_id, reserved]);
+    if (!reset.length) await this.db.query('update accounts set pin_failures = greatest(pin_failures - 1, 0) where id = $1', [account_id]);
+    await this.db.query('update accounts set pin_hash = $3 where id = $1 and pin_hash = $2', [account_id, r.pin_hash, this.pins.hash(account_id, pin as string)]);
   }
 
   async history(account_id: string, limit = 20): Promise<{ entry_id: string; kind: string; amount_minor: bigint; currency: string; created_at: Date; payment_id: string | null }[]> {

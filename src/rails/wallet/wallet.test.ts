@@ -179,6 +179,31 @@ describe('wallet rail', () => {
     assert.equal((await processStatus(qr.qrcode_id)).status, '1');
   });
 
+  test('PINs are stored as keyed hashes bound to the account; a PIN stored as scrypt before still works and is replaced on the first right PIN', async () => {
+    const a = await newWallet('Keyed One', '100', '2468');
+    const b = await newWallet('Keyed Two', '100', '2468');
+    const rows = await t.db.query('select phone, pin_hash from accounts where phone = any($1::text[]) order by phone', [[a.phone, b.phone]]);
+    assert.match(rows[0]!.pin_hash, /^h1\$[0-9a-f]{64}$/);
+    assert.notEqual(rows[0]!.pin_hash, rows[1]!.pin_hash, 'the same PIN differs between accounts');
+
+    const { legacyPinHash } = await import('../../merchants/secrets.ts');
+    const old = await newWallet('Legacy Payer', '100', '1357');
+    const legacy = await legacyPinHash('1357');
+    await t.db.query('update accounts set pin_hash = $2 where phone = $1', [old.phone, legacy]);
+    const wrong = await api('login', { phone: old.phone, pin: '7531' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error?.tries_left ?? wrong.body.tries_left ?? 4, 4);
+    assert.equal((await t.db.query('select pin_hash, pin_failures from accounts where phone = $1', [old.phone]))[0]!.pin_failures, 1);
+    const right = await api('login', { phone: old.phone, pin: '1357' });
+    assert.equal(right.status, 200);
+    const after = (await t.db.query('select pin_hash, pin_failures from accounts where phone = $1', [old.phone]))[0]!;
+    assert.match(after.pin_hash, /^h1\$/, 'upgraded on the right PIN');
+    assert.equal(after.pin_failures, 0);
+    const qr = await createQr();
+    assert.equal((await api('pay', { qr: qr.url, pin: '1357' }, right.body.token)).status, 200, 'the upgraded hash checks the same PIN');
+    assert.equal((await api('login', { phone: old.phone, pin: '7531' })).status, 401);
+  });
+
   test('pages: security headers, escaping, CSRF, decline and pay by form', async () => {
     const w = await newWallet('Page Payer', '100');
     const hostile = await createQr({ ...SEED_QR, item: '<script>alert(1)</script>"' });
