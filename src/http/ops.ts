@@ -65,6 +65,11 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     const outbox = await ctx.db.query<{ state: string; n: bigint }>('select state, count(*)::int8 as n from outbox group by state');
     lines.push('# HELP paygate_callbacks Outbox rows by state.', '# TYPE paygate_callbacks gauge');
     for (const r of outbox) lines.push(`paygate_callbacks{state="${r.state}"} ${r.n}`);
+    lines.push('# HELP paygate_group_commit_statements_total Group-commit statements run by this node.', '# TYPE paygate_group_commit_statements_total counter');
+    lines.push('# HELP paygate_group_commit_items_total Requests carried by those statements.', '# TYPE paygate_group_commit_items_total counter');
+    for (const [op, st] of Object.entries(ctx.payments.batching())) {
+      lines.push(`paygate_group_commit_statements_total{op="${op}"} ${st.batches}`, `paygate_group_commit_items_total{op="${op}"} ${st.items}`);
+    }
     reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });
 

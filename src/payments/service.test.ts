@@ -89,6 +89,44 @@ describe('payments core', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('group commit: concurrent creates and pays share statements, and each request still gets its own exact answer', async () => {
+    const payers = await Promise.all(Array.from({ length: 40 }, (_, i) => t.createPayer('wallet', { phone: String(50937700000 + i), currency: 'HTG', balance: i < 36 ? '20' : '5' })));
+    const before = p.batching();
+    const merchantBefore = await p.merchantBalance(merchant, 'HTG');
+    // 40 creates at once, plus two retries of the first reference (one same, one different).
+    const refs = payers.map(() => `gc-${++seq}`);
+    const [created, same, other] = await Promise.all([
+      Promise.all(refs.map((ref) => newPayment({ merchant_ref: ref, amount_minor: 1000n }))),
+      newPayment({ merchant_ref: refs[0], amount_minor: 1000n }).then((r) => r, (e) => e),
+      newPayment({ merchant_ref: refs[0], amount_minor: 999n }).then((r) => r, (e) => e),
+    ]);
+    assert.equal(new Set(created.map((c) => c.payment.id)).size, 40);
+    assert.ok(created.every((c) => c.payment.state === 'pending'));
+    assert.ok(!('payment' in same) || same.payment.id === created[0]!.payment.id, 'the same request answers the one payment');
+    assert.ok(isCoreError(other, 'reference_conflict') || (created[0]!.replayed && isCoreError(same, 'reference_conflict')), 'different parameters: a conflict');
+    // 40 pays at once from 40 payers: 4 cannot afford it; one payment is paid twice at once.
+    const results = await Promise.allSettled([
+      ...created.map((c, i) => p.pay(c.payment.id, { kind: 'account', account_id: payers[i]!.id })),
+      p.pay(created[0]!.payment.id, { kind: 'account', account_id: payers[1]!.id }),
+    ]);
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const short = results.filter((r) => r.status === 'rejected' && isCoreError(r.reason, 'insufficient_funds'));
+    const again = results.filter((r) => r.status === 'rejected' && isCoreError(r.reason, 'invalid_state'));
+    assert.equal(ok.length, 36, JSON.stringify(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))));
+    assert.equal(short.length, 4);
+    assert.equal(again.length, 1, 'a payment is paid once');
+    const after = p.batching();
+    assert.ok(after.create.items - before.create.items >= 40);
+    assert.ok(after.create.batches - before.create.batches < after.create.items - before.create.items, 'some creates shared a statement');
+    assert.ok(after.pay.batches - before.pay.batches < after.pay.items - before.pay.items, 'some pays shared a statement');
+    const balances = await Promise.all(payers.map(async (w) => BigInt((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor)));
+    assert.deepEqual(balances.slice(36), [500n, 500n, 500n, 500n], 'a short payer keeps its balance');
+    assert.equal(balances.reduce((a, b) => a + b, 0n), 36n * 2000n + 4n * 500n - 36n * 1000n, 'payers paid exactly the 36 payments');
+    const paidSum = (await Promise.all(created.map((c) => p.get(c.payment.id)))).filter((x) => x!.state === 'succeeded').reduce((s, x) => s + x!.amount_minor - x!.fee_minor, 0n);
+    assert.equal(await p.merchantBalance(merchant, 'HTG'), merchantBefore + paidSum);
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('a duplicate merchant reference under concurrency yields exactly one record', async () => {
     const same = await Promise.allSettled(Array.from({ length: 20 }, () => newPayment({ merchant_ref: 'dup-1', amount_minor: 500n })));
     const ok = same.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);

@@ -7,7 +7,8 @@ import { CoreError } from '../errors.ts';
 import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/index.ts';
 import { assertBalanced, merchantAccount, postEntry, systemAccount } from '../ledger/ledger.ts';
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
-import { type Db, type Queryable, sqlState } from '../store/db.ts';
+import { type Db, type Queryable } from '../store/db.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import { type Change, type ChangeFeed, FEED_CHANNEL } from './feed.ts';
 import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
@@ -85,6 +86,39 @@ export function newToken(): string {
 
 const ID_RE = /^\d{1,18}$/;
 
+/** A payment about to be inserted, every value computed beforehand. */
+interface NewPaymentRow {
+  merchant_id: string;
+  dialect: string;
+  rail: Rail;
+  merchant_ref: string | null;
+  public_ref: string | null;
+  token: string;
+  amount_minor: bigint;
+  surcharge_minor: bigint;
+  currency: Currency;
+  description: string | null;
+  callback_url: string | null;
+  /** JSON text. */
+  details: string;
+  request_hash: string;
+  created_at: Date;
+  expires_at: Date;
+}
+
+/** One payment of a group-committed pay statement, every value computed beforehand. */
+interface PayItem {
+  p: PaymentRecord;
+  payer: PayFacts['payer'];
+  fee_minor: bigint;
+  /** merchant_fees.rate_bps as read (-1: none); the statement checks it is still so. */
+  fee_bps_seen: number;
+  now: Date;
+  extra_details: string;
+  postings: { account_id: string; amount_minor: bigint }[];
+  messages: OutboxMessage[];
+}
+
 /** What the one-statement pay needs to know beforehand. */
 interface PayFacts {
   p: PaymentRecord;
@@ -105,6 +139,11 @@ export class Payments {
   private readonly announceQueue: string[] = [];
   private announcing: Promise<void> | null = null;
   constructor(private readonly o: PaymentsOptions) {}
+
+  /** Group-commit counters of this node (statements run, requests they carried, largest batch). */
+  batching(): { create: GroupCommit<never, never>['stats']; pay: GroupCommit<never, never>['stats'] } {
+    return { create: { ...this.creates.stats }, pay: { ...this.pays.stats } };
+  }
 
   registerCallbacks(dialect: string, builder: CallbackBuilder): void {
     this.builders.set(dialect, builder);
@@ -178,36 +217,92 @@ export class Payments {
       description: input.description ?? null,
       ...(input.fingerprint ?? {}),
     });
-    // One statement, so no explicit transaction: one round trip instead of three. A retry
-    // racing the original waits on the unique index, finds the committed row and reads it.
-    const created = await (async (q: Queryable) => {
-      const rows = await q.query(
-        `with n as (select nextval('payments_id_seq') as id)
-         insert into payments (id, merchant_id, dialect, rail, merchant_ref, public_ref, token, state, amount_minor, surcharge_minor,
-                               currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
-         select n.id, $1, $2, $3, $4, coalesce($5, n.id::text), $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $14, $15 from n
-         on conflict (merchant_id, dialect, merchant_ref) do nothing
-         returning *`,
-        [input.merchant_id, input.dialect, input.rail, input.merchant_ref, input.public_ref ?? null, newToken(), input.amount_minor, surcharge,
-          input.currency, input.description ?? null, input.callback_url ?? null, JSON.stringify(input.details ?? {}), request_hash, now, new Date(now.getTime() + ttl)],
-      );
-      if (rows.length) {
-        const p = toPayment(rows[0]!);
-        return { payment: p, replayed: false };
-      }
-      const existing = await q.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [input.merchant_id, input.dialect, input.merchant_ref]);
-      const p = toPayment(existing[0]!);
-      if (existing[0]!.request_hash !== request_hash) {
-        throw new CoreError('reference_conflict', 'this reference was already used with different parameters', { payment_id: p.id });
-      }
-      return { payment: p, replayed: true };
-    })(this.o.db);
+    const row: NewPaymentRow = {
+      merchant_id: input.merchant_id, dialect: input.dialect, rail: input.rail, merchant_ref: input.merchant_ref, public_ref: input.public_ref ?? null,
+      token: newToken(), amount_minor: input.amount_minor, surcharge_minor: surcharge, currency: input.currency, description: input.description ?? null,
+      callback_url: input.callback_url ?? null, details: JSON.stringify(input.details ?? {}), request_hash, created_at: now, expires_at: new Date(now.getTime() + ttl),
+    };
+    const batched = await this.creates.submit(row);
+    const created = 'done' in batched ? batched.done : await this.createOne(row);
     if (!created.replayed) {
       this.remember(created.payment);
       this.publish({ type: 'payment', payment: created.payment });
     }
     return created;
   }
+
+  /**
+   * One payment, one statement, no explicit transaction. A retry racing the original waits on
+   * the unique index, finds the committed row and reads it.
+   */
+  private async createOne(r: NewPaymentRow): Promise<{ payment: PaymentRecord; replayed: boolean }> {
+    const rows = await this.o.db.query(
+      `with n as (select nextval('payments_id_seq') as id)
+       insert into payments (id, merchant_id, dialect, rail, merchant_ref, public_ref, token, state, amount_minor, surcharge_minor,
+                             currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
+       select n.id, $1, $2, $3, $4, coalesce($5, n.id::text), $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $14, $15 from n
+       on conflict (merchant_id, dialect, merchant_ref) do nothing
+       returning *`,
+      [r.merchant_id, r.dialect, r.rail, r.merchant_ref, r.public_ref, r.token, r.amount_minor, r.surcharge_minor,
+        r.currency, r.description, r.callback_url, r.details, r.request_hash, r.created_at, r.expires_at],
+    );
+    if (rows.length) return { payment: toPayment(rows[0]!), replayed: false };
+    const existing = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [r.merchant_id, r.dialect, r.merchant_ref]);
+    const p = toPayment(existing[0]!);
+    if (existing[0]!.request_hash !== r.request_hash) {
+      throw new CoreError('reference_conflict', 'this reference was already used with different parameters', { payment_id: p.id });
+    }
+    return { payment: p, replayed: true };
+  }
+
+  /**
+   * Creates that arrived together, as one insert (group commit). Rows are matched back by
+   * their token (unique, drawn for each request). A request whose row did not come back (its
+   * reference exists: a retry or a conflict) and every request of a batch the database
+   * refused runs on its own through createOne, which gives the exact answer.
+   */
+  private readonly creates = new GroupCommit<NewPaymentRow, { done: { payment: PaymentRecord; replayed: boolean } } | { alone: true }>(
+    async (rs) => {
+      if (rs.length === 1) {
+        // Alone anyway: the single statement, errors to the caller through createOne.
+        return [{ alone: true }];
+      }
+      let rows: Record<string, any>[];
+      try {
+        rows = await this.o.db.query(
+          `with v as (
+             select nextval('payments_id_seq') as id, v.*
+               from unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[],
+                           $10::text[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::timestamptz[])
+                 as v(merchant_id, dialect, rail, merchant_ref, public_ref, token, amount_minor, surcharge_minor, currency,
+                      description, callback_url, details, request_hash, created_at, expires_at)
+           )
+           insert into payments (id, merchant_id, dialect, rail, merchant_ref, public_ref, token, state, amount_minor, surcharge_minor,
+                                 currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
+           select id, merchant_id, dialect, rail, merchant_ref, coalesce(public_ref, id::text), token, 'pending', amount_minor, surcharge_minor,
+                  currency, description, callback_url, details::jsonb, request_hash, created_at, created_at, expires_at from v
+           on conflict (merchant_id, dialect, merchant_ref) do nothing
+           returning *`,
+          [rs.map((r) => r.merchant_id), rs.map((r) => r.dialect), rs.map((r) => r.rail), rs.map((r) => r.merchant_ref), rs.map((r) => r.public_ref),
+            rs.map((r) => r.token), rs.map((r) => r.amount_minor.toString()), rs.map((r) => r.surcharge_minor.toString()), rs.map((r) => r.currency),
+            rs.map((r) => r.description), rs.map((r) => r.callback_url), rs.map((r) => r.details), rs.map((r) => r.request_hash),
+            rs.map((r) => r.created_at.toISOString()), rs.map((r) => r.expires_at.toISOString())],
+        );
+      } catch {
+        return rs.map(() => ({ alone: true as const }));
+      }
+      const byToken = new Map(rows.map((row) => [row.token as string, row]));
+      return rs.map((r) => {
+        const row = byToken.get(r.token);
+        return row ? { done: { payment: toPayment(row), replayed: false } } : { alone: true as const };
+      });
+    },
+    {
+      max: 200,
+      // A reference (or a wire id) once per batch: a duplicate waits and then finds the first.
+      keys: (r) => [...(r.merchant_ref === null ? [] : [`ref:${r.merchant_id}:${r.dialect}:${r.merchant_ref}`]), ...(r.public_ref === null ? [] : [`pub:${r.public_ref}`])],
+    },
+  );
 
   // ---- pay ---------------------------------------------------------------------------
 
@@ -334,76 +429,100 @@ export class Payments {
     const { p, payer: acct } = k;
     if (p.state !== 'pending' || (p.expires_at && p.expires_at <= now)) return null;
     if (!['wallet', 'subscriber'].includes(acct.kind) || acct.currency !== p.currency) return null;
-    const row = { x_fee_bps: k.fee_bps, x_merchant_account: k.merchant_account, x_fees_account: k.fees_account };
-    const feeBps = row.x_fee_bps === null || row.x_fee_bps === undefined ? this.o.defaultFeeBps : Number(row.x_fee_bps);
+    const feeBps = k.fee_bps ?? this.o.defaultFeeBps;
     const fee = applyRateBps(p.amount_minor, BigInt(feeBps));
     const postings = [
       { account_id: String(acct.id), currency: p.currency, amount_minor: -(p.amount_minor + p.surcharge_minor) },
-      { account_id: String(row.x_merchant_account), currency: p.currency, amount_minor: p.amount_minor - fee },
-      { account_id: String(row.x_fees_account), currency: p.currency, amount_minor: fee + p.surcharge_minor },
+      { account_id: k.merchant_account, currency: p.currency, amount_minor: p.amount_minor - fee },
+      { account_id: k.fees_account, currency: p.currency, amount_minor: fee + p.surcharge_minor },
     ].filter((x) => x.amount_minor !== 0n);
     assertBalanced(postings);
-    // One account, one posting (as postEntry merges them); balances locked in account-id order.
-    const byAccount = new Map<string, bigint>();
-    for (const x of postings) byAccount.set(x.account_id, (byAccount.get(x.account_id) ?? 0n) + x.amount_minor);
-    const moves = [...byAccount].filter(([, m]) => m !== 0n).sort((a, b) => (BigInt(a[0]) < BigInt(b[0]) ? -1 : 1));
     const details = { ...p.details, ...extraDetails };
     // What the row will be once paid: the callback builders see exactly this record.
     const expected: PaymentRecord = {
       ...p, state: 'succeeded', fee_minor: fee, payer_account_id: String(acct.id), payer_name: acct.name,
       completed_at: now, updated_at: now, details, version: p.version + 1,
     };
-    const msgs = this.messagesOf({ kind: 'payment', payment: expected });
-    let out: Record<string, any>[];
-    try {
-      out = await this.o.db.query(
-        `with pay as (
-           update payments set state = 'succeeded', fee_minor = $3, payer_account_id = $4, payer_name = $5, completed_at = $6, updated_at = $6,
-                  details = details || $7::jsonb, version = version + 1
-            where id = $1 and version = $2 and state = 'pending' and (expires_at is null or expires_at > $6)
-              and coalesce((select rate_bps from merchant_fees f where f.merchant_id = payments.merchant_id and f.rail = payments.rail), -1) = $19
-            returning *
-         ), moved as (
-           update accounts a set balance_minor = a.balance_minor + v.m
-             from unnest($8::bigint[], $9::bigint[]) with ordinality as v(id, m, n)
-            where a.id = v.id and a.currency = $10 and exists (select 1 from pay)
-              and (v.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + v.m >= 0)
-              and (a.id <> $4::bigint or (a.kind in ('wallet', 'subscriber') and a.name is not distinct from $5))
-            returning a.id
-         ), e as (
-           insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, $6 from pay returning id
-         ), po as (
-           insert into postings (entry_id, account_id, currency, amount_minor)
-           select e.id, x.a, $10, x.m from e, unnest($11::bigint[], $12::bigint[]) as x(a, m)
-         ), ob as (
-           insert into outbox (merchant_id, event, payment_id, url, body, content_type, ack, next_attempt_at, created_at)
-           select pay.merchant_id, o.ev, pay.id, o.url, o.body, o.ct, o.ack, $6, $6
-             from pay, unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) as o(ev, url, body, ct, ack)
-         )
-         select pay.*, case when (select count(*) from moved) = $18 then 0 else ('paygate: balances not all moved for payment ' || pay.id)::int end as x_check
-           from pay`,
-        [p.id, p.version, fee, String(acct.id), acct.name, now, JSON.stringify(extraDetails),
-          moves.map(([a]) => a), moves.map(([, m]) => m.toString()), p.currency,
-          postings.map((x) => x.account_id), postings.map((x) => x.amount_minor.toString()),
-          msgs.map((m) => m.event), msgs.map((m) => m.url), msgs.map((m) => m.body), msgs.map((m) => m.content_type ?? 'application/json'), msgs.map((m) => m.ack ?? '2xx'),
-          moves.length, k.fee_bps ?? -1],
-      );
-    } catch (err) {
-      // The statement changed nothing; the full transaction decides (insufficient funds, races).
-      const code = sqlState(err);
-      if (code === '22P02' || code === '23514' || code === '40P01' || code === '40001') {
-        this.forget(k);
-        return null;
-      }
-      throw err;
-    }
+    const paid = await this.pays.submit({
+      p, payer: acct, fee_minor: fee, fee_bps_seen: k.fee_bps ?? -1, now, extra_details: JSON.stringify(extraDetails),
+      postings, messages: this.messagesOf({ kind: 'payment', payment: expected }),
+    });
     this.recent.delete(p.id);
-    if (!out.length) {
-      this.forget(k);
-      return null; // paid, expired or changed meanwhile: nothing was written
-    }
-    return toPayment(out[0]!);
+    if (!paid) this.forget(k); // paid, expired, short or changed meanwhile: nothing was written
+    return paid;
   }
+
+  /**
+   * Pays that arrived together, as ONE statement (group commit): the payments move to
+   * succeeded (each guarded by its version, state, expiry, fee rate and payer), the balance
+   * changes of the payments that moved are summed per account and applied in account-id order
+   * (the non-negative check in the UPDATE), and their journal entries, postings and outbox rows
+   * are written. A single statement is atomic and is answered after its commit. A payment
+   * whose guard fails, or whose payer is short already, is left out (null: the caller runs the
+   * full transaction, which gives the exact answer). If a balance did not move as expected
+   * (a concurrent change), the statement aborts itself (a failing cast in the final select),
+   * nothing stays, and every payment of the batch goes the full way, as on a deadlock.
+   */
+  private readonly pays = new GroupCommit<PayItem, PaymentRecord | null>(
+    async (items) => {
+      const post = items.flatMap((it) => it.postings.map((x) => [it.p.id, x.account_id, x.amount_minor.toString()] as const));
+      const msgs = items.flatMap((it) => it.messages.map((m) => [it.p.id, m] as const));
+      let rows: Record<string, any>[];
+      try {
+        rows = await this.o.db.query(
+          `with v as (
+             select * from unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::int[])
+               as v(id, version, fee, payer, payer_name, at, extra, fee_bps)
+           ), pay as (
+             update payments p set state = 'succeeded', fee_minor = v.fee, payer_account_id = v.payer, payer_name = v.payer_name,
+                    completed_at = v.at, updated_at = v.at, details = p.details || v.extra::jsonb, version = p.version + 1
+               from v
+              where p.id = v.id and p.version = v.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > v.at)
+                and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = v.fee_bps
+                and exists (select 1 from accounts a where a.id = v.payer and a.kind in ('wallet', 'subscriber') and a.currency = p.currency
+                               and a.name is not distinct from v.payer_name and a.balance_minor >= p.amount_minor + p.surcharge_minor)
+             returning p.*
+           ), x as (
+             select x.pid, x.a, x.m, pay.currency from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
+           ), mv as (
+             select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0 order by a
+           ), moved as (
+             update accounts a set balance_minor = a.balance_minor + mv.m
+               from mv
+              where a.id = mv.a and a.currency = mv.currency
+                and (mv.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + mv.m >= 0)
+             returning a.id, a.balance_minor
+           ), e as (
+             insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, pay.completed_at from pay returning id, payment_id
+           ), po as (
+             insert into postings (entry_id, account_id, currency, amount_minor)
+             select e.id, x.a, x.currency, x.m from x join e on e.payment_id = x.pid
+           ), ob as (
+             insert into outbox (merchant_id, event, payment_id, url, body, content_type, ack, next_attempt_at, created_at)
+             select pay.merchant_id, o.ev, pay.id, o.url, o.body, o.ct, o.ack, pay.completed_at, pay.completed_at
+               from unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) as o(pid, ev, url, body, ct, ack)
+               join pay on pay.id = o.pid
+           )
+           select pay.*, case when (select count(*) from moved) = (select count(*) from mv) then 0
+                              else ('paygate: balances not all moved for payment ' || pay.id)::int end as x_check
+             from pay`,
+          [items.map((it) => it.p.id), items.map((it) => it.p.version), items.map((it) => it.fee_minor.toString()), items.map((it) => it.payer.id),
+            items.map((it) => it.payer.name), items.map((it) => it.now.toISOString()), items.map((it) => it.extra_details), items.map((it) => it.fee_bps_seen),
+            post.map((x) => x[0]), post.map((x) => x[1]), post.map((x) => x[2]),
+            msgs.map(([id]) => id), msgs.map(([, m]) => m.event), msgs.map(([, m]) => m.url), msgs.map(([, m]) => m.body),
+            msgs.map(([, m]) => m.content_type ?? 'application/json'), msgs.map(([, m]) => m.ack ?? '2xx')],
+        );
+      } catch {
+        // The statement changed nothing (a short balance after all, a deadlock, a serialization
+        // failure, a lost connection): each payment goes the full way and gets its exact answer.
+        return items.map(() => null);
+      }
+      const byId = new Map(rows.map((r) => [String(r.id), toPayment(r)]));
+      return items.map((it) => byId.get(it.p.id) ?? null);
+    },
+    // One payment and one payer once per batch: each payer's check covers exactly its debit.
+    { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`] },
+  );
 
   // What this node knows from its own work, so the common pay needs no read first. Every fact
   // is checked again inside the paying statement (payment version, fee rate, payer kind and
