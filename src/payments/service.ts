@@ -106,6 +106,12 @@ interface NewPaymentRow {
   expires_at: Date;
 }
 
+/** A payment the group-committed statement paid, with its payer's balance right after. */
+interface PaidInBatch {
+  payment: PaymentRecord;
+  payer_balance_minor: bigint;
+}
+
 /** One payment of a group-committed pay statement, every value computed beforehand. */
 interface PayItem {
   p: PaymentRecord;
@@ -312,11 +318,23 @@ export class Payments {
    * insufficient funds leaves it pending (the rail decides whether that fails the payment).
    */
   async pay(payment_id: string, source: PaySource, extraDetails: Record<string, unknown> = {}): Promise<PaymentRecord> {
+    return (await this.payWithBalance(payment_id, source, extraDetails)).payment;
+  }
+
+  /** `pay` from a payer account, answering also the payer's balance right after the payment. */
+  async payFrom(payment_id: string, account_id: string, extraDetails: Record<string, unknown> = {}): Promise<{ payment: PaymentRecord; payer_balance_minor: bigint }> {
+    const r = await this.payWithBalance(payment_id, { kind: 'account', account_id }, extraDetails);
+    if (r.payer_balance_minor !== null) return { payment: r.payment, payer_balance_minor: r.payer_balance_minor };
+    const [a] = await this.o.db.query<{ balance_minor: bigint }>('select balance_minor from accounts where id = $1', [account_id]);
+    return { payment: r.payment, payer_balance_minor: BigInt(a!.balance_minor) };
+  }
+
+  private async payWithBalance(payment_id: string, source: PaySource, extraDetails: Record<string, unknown>): Promise<{ payment: PaymentRecord; payer_balance_minor: bigint | null }> {
     const now = this.o.clock.now();
     if (source.kind === 'account' && ID_RE.test(payment_id)) {
       const fast = await this.payInOneStatement(payment_id, source.account_id, extraDetails, now);
       if (fast) {
-        this.publish({ type: 'payment', payment: fast });
+        this.publish({ type: 'payment', payment: fast.payment });
         return fast;
       }
     }
@@ -385,7 +403,7 @@ export class Payments {
       throw new CoreError('expired', 'payment has expired');
     }
     this.publish({ type: 'payment', payment: out.paid });
-    return out.paid;
+    return { payment: out.paid, payer_balance_minor: null };
   }
 
   /**
@@ -401,7 +419,7 @@ export class Payments {
    * nothing (it aborts itself if the balances did not all move) and returns null: the caller
    * then runs the full transaction, which gives the exact answer.
    */
-  private async payInOneStatement(payment_id: string, account_id: string, extraDetails: Record<string, unknown>, now: Date): Promise<PaymentRecord | null> {
+  private async payInOneStatement(payment_id: string, account_id: string, extraDetails: Record<string, unknown>, now: Date): Promise<PaidInBatch | null> {
     if (!ID_RE.test(account_id)) return null;
     const known = this.known(payment_id, account_id);
     let k: PayFacts;
@@ -463,7 +481,7 @@ export class Payments {
    * (a concurrent change), the statement aborts itself (a failing cast in the final select),
    * nothing stays, and every payment of the batch goes the full way, as on a deadlock.
    */
-  private readonly pays = new GroupCommit<PayItem, PaymentRecord | null>(
+  private readonly pays = new GroupCommit<PayItem, PaidInBatch | null>(
     async (items) => {
       const post = items.flatMap((it) => it.postings.map((x) => [it.p.id, x.account_id, x.amount_minor.toString()] as const));
       const msgs = items.flatMap((it) => it.messages.map((m) => [it.p.id, m] as const));
@@ -503,7 +521,8 @@ export class Payments {
                from unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) as o(pid, ev, url, body, ct, ack)
                join pay on pay.id = o.pid
            )
-           select pay.*, case when (select count(*) from moved) = (select count(*) from mv) then 0
+           select pay.*, (select balance_minor from moved where moved.id = pay.payer_account_id) as x_payer_balance,
+                  case when (select count(*) from moved) = (select count(*) from mv) then 0
                               else ('paygate: balances not all moved for payment ' || pay.id)::int end as x_check
              from pay`,
           [items.map((it) => it.p.id), items.map((it) => it.p.version), items.map((it) => it.fee_minor.toString()), items.map((it) => it.payer.id),
@@ -517,7 +536,7 @@ export class Payments {
         // failure, a lost connection): each payment goes the full way and gets its exact answer.
         return items.map(() => null);
       }
-      const byId = new Map(rows.map((r) => [String(r.id), toPayment(r)]));
+      const byId = new Map(rows.map((r) => [String(r.id), { payment: toPayment(r), payer_balance_minor: BigInt(r.x_payer_balance) }]));
       return items.map((it) => byId.get(it.p.id) ?? null);
     },
     // One payment and one payer once per batch: each payer's check covers exactly its debit.

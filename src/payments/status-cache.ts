@@ -13,6 +13,8 @@ export const MAX_WAITERS = 50_000;
 
 export class StatusCache {
   private readonly byId = new Map<string, PaymentRecord>();
+  /** token → id of the cached payments (pay pages and the wallet API look payments up by token). */
+  private readonly byToken = new Map<string, string>();
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Long-polls held right now; past MAX_WAITERS a long-poll answers at once. */
   private waiting = 0;
@@ -30,9 +32,13 @@ export class StatusCache {
     if (cur && cur.version >= p.version) return;
     if (!cur && this.byId.size >= STATUS_CACHE_MAX_ENTRIES) {
       const oldest = this.byId.keys().next().value;
-      if (oldest !== undefined) this.byId.delete(oldest);
+      if (oldest !== undefined) {
+        this.byToken.delete(this.byId.get(oldest)!.token);
+        this.byId.delete(oldest);
+      }
     }
     this.byId.set(p.id, p);
+    this.byToken.set(p.token, p.id);
     const ws = this.waiters.get(p.id);
     if (ws) {
       this.waiters.delete(p.id);
@@ -48,6 +54,19 @@ export class StatusCache {
     const hit = this.byId.get(id);
     if (hit) return hit;
     const p = await this.payments.get(id);
+    if (p) this.put(p);
+    return p;
+  }
+
+  /**
+   * A payment by its token, as fresh as get(): the pay pages and the wallet API resolve a
+   * scanned code from memory on the node that created it or saw it change.
+   */
+  async getByToken(token: string): Promise<PaymentRecord | null> {
+    const id = this.byToken.get(token);
+    const hit = id === undefined ? undefined : this.byId.get(id);
+    if (hit) return hit;
+    const p = await this.payments.getByToken(token);
     if (p) this.put(p);
     return p;
   }

@@ -73,6 +73,24 @@ export class Payers {
     return (await getAccount(this.db, acct.id))!;
   }
 
+  /**
+   * The id of a phone's payer account in a currency, from memory after the first lookup: an
+   * account's kind, phone and currency never change and accounts are never deleted, so the
+   * mapping cannot go stale (a phone without an account is not remembered).
+   */
+  async idOf(kind: PayerKind, phone: string, currency: Currency): Promise<string | null> {
+    const key = `${kind}:${phone}:${currency}`;
+    const hit = this.ids.get(key);
+    if (hit) return hit;
+    const [a] = await this.byPhone(kind, phone, currency);
+    if (!a) return null;
+    if (this.ids.size >= Payers.IDS_MAX) this.ids.delete(this.ids.keys().next().value!);
+    this.ids.set(key, a.id);
+    return a.id;
+  }
+  private readonly ids = new Map<string, string>();
+  private static readonly IDS_MAX = 100_000;
+
   async byPhone(kind: PayerKind, phone: string, currency?: Currency): Promise<AccountRow[]> {
     const p = normalizePhone(phone);
     if (!p) return [];
@@ -92,26 +110,27 @@ export class Payers {
    * PIN_LOCK_MS. One UPDATE compares the keyed hash and counts: a right PIN resets the count,
    * a wrong one adds to it and locks at the limit, a locked account is not compared at all.
    * The row lock orders concurrent guesses, so they cannot slip past the lock: at most
-   * PIN_MAX_FAILURES PINs are ever compared per lock window.
+   * PIN_MAX_FAILURES PINs are ever compared per lock window. Answers the account as it is
+   * after the check.
    */
-  async checkPin(account_id: string, pin: unknown): Promise<void> {
+  async checkPin(account_id: string, pin: unknown): Promise<AccountRow> {
     const now = this.clock.now();
     if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
     // Not a PIN at all: compared as a PIN that never matches (it still counts as a failure).
     const candidate = typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
     // An expired lock starts a fresh count (the old failures belong to the lock that ended).
-    const [r] = await this.db.query<{ failures: number; ok: boolean }>(
+    const [r] = await this.db.query(
       `update accounts
           set pin_failures = case when pin_hash = $2 then 0 else (case when locked_until is not null then 0 else pin_failures end) + 1 end,
               locked_until = case when pin_hash <> $2 and (case when locked_until is not null then 0 else pin_failures end) + 1 >= $3
                                   then $4::timestamptz else null end
         where id = $1 and pin_hash like 'h1$%' and (locked_until is null or locked_until <= $5)
-        returning pin_failures as failures, pin_hash = $2 as ok`,
+        returning *, pin_hash = $2 as x_ok`,
       [account_id, candidate, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
     );
     if (!r) return this.checkLegacyPin(account_id, pin, now);
-    if (r.ok) return;
-    this.wrongPin(Number(r.failures));
+    if (r.x_ok) return toAccount(r);
+    this.wrongPin(Number(r.pin_failures));
   }
 
   private wrongPin(failures: number): never {
@@ -125,7 +144,7 @@ export class Payers {
    * reserves one attempt in a single UPDATE (refused while locked), then compares; a right PIN
    * gives its attempt back and stores the keyed hash in place of the old one.
    */
-  private async checkLegacyPin(account_id: string, pin: unknown, now: Date): Promise<void> {
+  private async checkLegacyPin(account_id: string, pin: unknown, now: Date): Promise<AccountRow> {
     const [r] = await this.db.query<{ pin_failures: number; pin_hash: string }>(
       `update accounts
           set pin_failures = (case when locked_until is not null then 0 else pin_failures end) + 1,
@@ -148,6 +167,7 @@ export class Payers {
     const reset = await this.db.query('update accounts set pin_failures = 0, locked_until = null where id = $1 and pin_failures = $2 returning id', [account_id, reserved]);
     if (!reset.length) await this.db.query('update accounts set pin_failures = greatest(pin_failures - 1, 0) where id = $1', [account_id]);
     await this.db.query('update accounts set pin_hash = $3 where id = $1 and pin_hash = $2', [account_id, r.pin_hash, this.pins.hash(account_id, pin as string)]);
+    return (await this.get(account_id))!;
   }
 
   async history(account_id: string, limit = 20): Promise<{ entry_id: string; kind: string; amount_minor: bigint; currency: string; created_at: Date; payment_id: string | null }[]> {

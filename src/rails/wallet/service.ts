@@ -60,7 +60,7 @@ export class WalletService {
   /** The wallet payment behind a token, or null. */
   async payment(token: unknown): Promise<PaymentRecord | null> {
     if (typeof token !== 'string' || !TOKEN_RE.test(token)) return null;
-    const p = await this.ctx.payments.getByToken(token);
+    const p = await this.ctx.status.getByToken(token);
     return p && p.rail === 'wallet' ? p : null;
   }
 
@@ -85,9 +85,13 @@ export class WalletService {
   /** Pays from the phone's wallet in the payment's currency after checking its PIN. */
   async pay(p: PaymentRecord, phone: unknown, pin: unknown): Promise<{ payment: PaymentRecord; account: AccountRow }> {
     if (p.state !== 'pending') throw new CoreError('invalid_state', stateMessage(p.state), { state: p.state });
-    const { account } = await this.authenticate(phone, pin, p.currency);
-    const paid = await this.ctx.payments.pay(p.id, { kind: 'account', account_id: account.id }, { wallet_phone_last4: account.phone?.slice(-4) ?? null });
-    return { payment: paid, account: (await this.ctx.payers.get(account.id))! };
+    // The common case in two round trips: the PIN check (which answers the account) and the
+    // payment (which answers the balance after it). Anything else gets authenticate's answer.
+    const normalized = normalizePhone(phone);
+    const id = normalized && typeof pin === 'string' && /^\d{4,6}$/.test(pin) ? await this.ctx.payers.idOf('wallet', normalized, p.currency) : null;
+    const account = id ? await this.ctx.payers.checkPin(id, pin) : (await this.authenticate(phone, pin, p.currency)).account;
+    const paid = await this.ctx.payments.payFrom(p.id, account.id, { wallet_phone_last4: account.phone?.slice(-4) ?? null });
+    return { payment: paid.payment, account: { ...account, balance_minor: paid.payer_balance_minor } };
   }
 
   /** Declines a pending payment (status 3 for the merchant). The caller has authenticated the payer. */
