@@ -7,6 +7,7 @@ import { type PinHasher, verifyLegacyPin } from '../merchants/secrets.ts';
 import { type Currency, isCurrency, parseAmount } from '../money/index.ts';
 import type { Payments } from '../payments/service.ts';
 import type { Db } from '../store/db.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 
 export type PayerKind = 'wallet' | 'subscriber';
 
@@ -118,20 +119,37 @@ export class Payers {
     if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
     // Not a PIN at all: compared as a PIN that never matches (it still counts as a failure).
     const candidate = typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
-    // An expired lock starts a fresh count (the old failures belong to the lock that ended).
-    const [r] = await this.db.query(
-      `update accounts
-          set pin_failures = case when pin_hash = $2 then 0 else (case when locked_until is not null then 0 else pin_failures end) + 1 end,
-              locked_until = case when pin_hash <> $2 and (case when locked_until is not null then 0 else pin_failures end) + 1 >= $3
-                                  then $4::timestamptz else null end
-        where id = $1 and pin_hash like 'h1$%' and (locked_until is null or locked_until <= $5)
-        returning *, pin_hash = $2 as x_ok`,
-      [account_id, candidate, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
-    );
+    const r = await this.pinChecks.submit({ account_id, candidate, now });
     if (!r) return this.checkLegacyPin(account_id, pin, now);
     if (r.x_ok) return toAccount(r);
     this.wrongPin(Number(r.pin_failures));
   }
+
+  /**
+   * PIN checks that arrive together run as one UPDATE (group commit: one statement and one
+   * commit for many payers). Per row it is exactly the single check: compare, count, lock at
+   * the limit; a locked or legacy account is not updated and gets undefined (the caller's
+   * slow path answers it). One check per account per batch, accounts in id order.
+   */
+  private readonly pinChecks = new GroupCommit<{ account_id: string; candidate: string; now: Date }, Record<string, any> | undefined>(
+    async (items) => {
+      const sorted = [...items].sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
+      // An expired lock starts a fresh count (the old failures belong to the lock that ended).
+      const rows = await this.db.query(
+        `update accounts a
+            set pin_failures = case when a.pin_hash = v.candidate then 0 else (case when a.locked_until is not null then 0 else a.pin_failures end) + 1 end,
+                locked_until = case when a.pin_hash <> v.candidate and (case when a.locked_until is not null then 0 else a.pin_failures end) + 1 >= $3
+                                    then v.at + $4 * interval '1 millisecond' else null end
+           from unnest($1::bigint[], $2::text[], $5::timestamptz[]) as v(id, candidate, at)
+          where a.id = v.id and a.pin_hash like 'h1$%' and (a.locked_until is null or a.locked_until <= v.at)
+          returning a.*, a.pin_hash = v.candidate as x_ok`,
+        [sorted.map((x) => x.account_id), sorted.map((x) => x.candidate), PIN_MAX_FAILURES, PIN_LOCK_MS, sorted.map((x) => x.now.toISOString())],
+      );
+      const byId = new Map(rows.map((row) => [String(row.id), row]));
+      return items.map((x) => byId.get(x.account_id));
+    },
+    { max: 200, keys: (x) => [x.account_id] },
+  );
 
   private wrongPin(failures: number): never {
     const left = Math.max(0, PIN_MAX_FAILURES - failures);

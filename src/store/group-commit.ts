@@ -3,7 +3,8 @@
 // commit carry many requests, which cuts round trips, query submissions and WAL flushes per
 // request. Each caller is answered only when the statement holding its item has finished.
 //
-// The runner gets a batch and returns one result per item, in order. Items that share a key
+// The runner gets a batch and returns one result per item, in order; if it throws (the
+// statement changed nothing), every item is run again alone and gets its own answer. Items that share a key
 // (the same payment, the same payer account) never travel in one batch: the later one waits
 // for the next, so one statement never touches a row twice and per-item checks stay exact.
 
@@ -45,19 +46,28 @@ export class GroupCommit<I, O> {
         this.stats.batches++;
         this.stats.items += batch.length;
         if (batch.length > this.stats.largest) this.stats.largest = batch.length;
-        let out: O[];
         try {
-          out = await this.run(batch.map((w) => w.item));
-          if (out.length !== batch.length) throw new Error(`invariant: group commit got ${out.length} results for ${batch.length} items`);
+          const out = await this.runChecked(batch);
+          batch.forEach((w, i) => w.resolve(out[i]!));
         } catch (err) {
-          for (const w of batch) w.reject(err);
-          continue;
+          if (batch.length === 1) {
+            batch[0]!.reject(err);
+            continue;
+          }
+          // The statement failed as a whole (it changed nothing): each item alone, so one
+          // item's error (or a deadlock of the batch) is answered to that item only.
+          for (const w of batch) await this.runChecked([w]).then((o) => w.resolve(o[0]!), w.reject);
         }
-        batch.forEach((w, i) => w.resolve(out[i]!));
       }
     } finally {
       this.running = false;
     }
+  }
+
+  private async runChecked(batch: Waiting<I, O>[]): Promise<O[]> {
+    const out = await this.run(batch.map((w) => w.item));
+    if (out.length !== batch.length) throw new Error(`invariant: group commit got ${out.length} results for ${batch.length} items`);
+    return out;
   }
 
   /** The next batch: queue order, at most max, skipping items whose keys are already taken. */

@@ -179,6 +179,15 @@ describe('wallet rail', () => {
     assert.equal((await processStatus(qr.qrcode_id)).status, '1');
   });
 
+  test('PIN checks of many payers at once (one statement): each gets its own answer and its own count', async () => {
+    const ws = await Promise.all(Array.from({ length: 12 }, (_, i) => newWallet(`Burst ${i}`, '100', String(4000 + i))));
+    const answers = await Promise.all(ws.map((w, i) => api('login', { phone: w.phone, pin: i % 3 === 0 ? '0000' : w.pin })));
+    assert.deepEqual(answers.map((a) => a.status), ws.map((_, i) => (i % 3 === 0 ? 401 : 200)));
+    const rows = await t.db.query('select phone, pin_failures from accounts where phone = any($1::text[])', [ws.map((w) => w.phone)]);
+    const failures = new Map(rows.map((r) => [r.phone as string, Number(r.pin_failures)]));
+    assert.deepEqual(ws.map((w) => failures.get(w.phone)), ws.map((_, i) => (i % 3 === 0 ? 1 : 0)));
+  });
+
   test('PINs are stored as keyed hashes bound to the account; a PIN stored as scrypt before still works and is replaced on the first right PIN', async () => {
     const a = await newWallet('Keyed One', '100', '2468');
     const b = await newWallet('Keyed Two', '100', '2468');

@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { GroupCommit } from './group-commit.ts';
+
+test('group commit: requests arriving during a statement share the next one; a shared key waits; answers in order', async () => {
+  const batches: number[][] = [];
+  const g = new GroupCommit<{ n: number; key: string }, number>(async (items) => {
+    batches.push(items.map((i) => i.n));
+    await new Promise((r) => setTimeout(r, 5));
+    return items.map((i) => i.n * 10);
+  }, { max: 3, keys: (i) => [i.key] });
+  const answers = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => g.submit({ n, key: n === 3 ? 'same' : n === 4 ? 'same' : `k${n}` })));
+  assert.deepEqual(answers, [10, 20, 30, 40, 50, 60]);
+  assert.deepEqual(batches[0], [1], 'a lone request goes at once');
+  assert.deepEqual(batches[1], [2, 3, 5], 'the rest share a statement, at most max, the same key never twice');
+  assert.deepEqual(batches[2], [4, 6]);
+  assert.deepEqual(g.stats, { batches: 3, items: 6, largest: 3 });
+});
+
+test('group commit: a failed batch is run again item by item, so only the failing item gets the error', async () => {
+  const g = new GroupCommit<number, number>(async (items) => {
+    await new Promise((r) => setTimeout(r, 1));
+    if (items.includes(13)) throw new Error('unlucky');
+    return items;
+  }, { max: 10 });
+  const first = g.submit(0);
+  const rest = [11, 12, 13, 14].map((n) => g.submit(n).then((v) => ({ v }), (e: Error) => ({ e: e.message })));
+  await first;
+  assert.deepEqual(await Promise.all(rest), [{ v: 11 }, { v: 12 }, { e: 'unlucky' }, { v: 14 }]);
+});
