@@ -10,6 +10,7 @@ import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
 import { PinHasher, Sealer } from './merchants/secrets.ts';
 import { ChangeFeed, FEED_CHANNEL } from './payments/feed.ts';
+import { decodePayment } from './payments/model.ts';
 import { Payments } from './payments/service.ts';
 import { StatusCache } from './payments/status-cache.ts';
 import { Payers } from './rails/payers.ts';
@@ -84,17 +85,26 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   };
   const app = await buildApp(ctx);
 
-  // Other nodes' changes: NOTIFY carries the id and version; read the row and publish it here.
+  // Other nodes' changes: NOTIFY carries the payment (or, if too large, its id and version,
+  // and the row is read); it is published here as if the change were local.
   const unlisten = await db.listen(FEED_CHANNEL, (payload) => {
-    let msg: { t?: string; id?: string; v?: number };
+    let msg: { t?: string; id?: string; v?: number; p?: Record<string, unknown> };
     try {
       msg = JSON.parse(payload);
     } catch {
       return;
     }
-    if (msg.t !== 'payment' || !msg.id) return;
+    if (msg.t !== 'payment' || typeof msg.id !== 'string') return;
     const known = status.peek(msg.id);
     if (known && known.version >= (msg.v ?? 0)) return;
+    if (msg.p) {
+      try {
+        const p = decodePayment(msg.p);
+        if (p.id === msg.id) return feed.publish({ type: 'payment', payment: p });
+      } catch (err) {
+        log.warn({ err, payment_id: msg.id }, 'change notification not understood; reading the payment');
+      }
+    }
     payments.get(msg.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
   }, () => {
     // The listening connection was lost and is back: catch up on what was missed meanwhile.

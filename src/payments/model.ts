@@ -97,6 +97,31 @@ export function toPayment(r: Record<string, any>): PaymentRecord {
   return p;
 }
 
+const MINOR_FIELDS = ['amount_minor', 'surcharge_minor', 'fee_minor', 'refunded_minor'] as const;
+const DATE_FIELDS = ['created_at', 'updated_at', 'expires_at', 'completed_at'] as const;
+
+/** A payment as JSON text (amounts as decimal strings, times as ISO 8601), for the change feed. */
+export function encodePayment(p: PaymentRecord): string {
+  return JSON.stringify(p, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** The inverse of encodePayment; the same invariant checks as a row read from the table. */
+export function decodePayment(o: Record<string, any>): PaymentRecord {
+  const row: Record<string, any> = { ...o };
+  for (const f of MINOR_FIELDS) {
+    if (typeof o[f] !== 'string' || !/^-?\d{1,19}$/.test(o[f])) throw new Error(`bad encoded payment: ${f}`);
+    row[f] = BigInt(o[f]);
+  }
+  for (const f of DATE_FIELDS) {
+    if (o[f] === null && (f === 'expires_at' || f === 'completed_at')) continue;
+    const d = new Date(o[f]);
+    if (typeof o[f] !== 'string' || Number.isNaN(d.getTime())) throw new Error(`bad encoded payment: ${f}`);
+    row[f] = d;
+  }
+  if (typeof o.version !== 'number' || typeof o.id !== 'string') throw new Error('bad encoded payment');
+  return toPayment(row);
+}
+
 export function toRefund(r: Record<string, any>): RefundRecord {
   return {
     id: String(r.id),

@@ -72,14 +72,21 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
     const { payment } = await create(A, 'mn-1');
     // C learns about the pending payment (a poll lands there first) and caches it.
     assert.equal((await nodes[C]!.gw.status.get(payment.id))!.state, 'pending');
+    // Count C's reads of single payments from here on.
+    const cPayments = nodes[C]!.gw.payments;
+    const read = cPayments.get.bind(cPayments);
+    let reads = 0;
+    cPayments.get = (...a) => { reads++; return read(...a); };
     const paid = await nodes[B]!.gw.payments.pay(payment.id, { kind: 'account', account_id: payer.id });
     assert.equal(paid.state, 'succeeded');
-    // C's cache follows the change feed (NOTIFY), without a read of its own.
+    // C's cache follows the change feed: the notification carries the payment itself.
     const seen = await eventually(() => {
       const p = nodes[C]!.gw.status.peek(payment.id);
       return p && p.state === 'succeeded' ? p : null;
     }, 10_000, 10);
-    assert.equal(seen!.version, paid.version);
+    cPayments.get = read;
+    assert.deepEqual(seen, paid, 'C holds exactly the record B committed');
+    assert.equal(reads, 0, 'without a read of its own');
     // A hears the same notification on its own connection, not necessarily before C.
     const onA = await eventually(async () => ((await nodes[A]!.gw.status.get(payment.id))?.state === 'succeeded' ? true : null), 10_000, 10);
     assert.equal(onA, true);

@@ -10,7 +10,7 @@ import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../deliver
 import { type Db, type Queryable } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { type Change, type ChangeFeed, FEED_CHANNEL } from './feed.ts';
-import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
+import { encodePayment, type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
 
 export type CallbackEvent =
@@ -73,6 +73,18 @@ export interface PaymentsOptions {
   paymentTtl_ms: Record<string, number>;
   defaultFeeBps: number;
 }
+
+/**
+ * What other nodes hear of a change: the whole payment when it fits in a notification (so
+ * their status caches take it without reading the row), else its id and version (they read it).
+ */
+function announcement(c: Change): string {
+  if (c.type === 'payout') return JSON.stringify({ t: 'payout', id: c.payout.id });
+  const full = `{"t":"payment","id":${JSON.stringify(c.payment.id)},"v":${c.payment.version},"p":${encodePayment(c.payment)}}`;
+  return Buffer.byteLength(full) <= NOTIFY_PAYLOAD_MAX_BYTES ? full : JSON.stringify({ t: 'payment', id: c.payment.id, v: c.payment.version });
+}
+/** Postgres refuses notification payloads of 8000 bytes or more. */
+const NOTIFY_PAYLOAD_MAX_BYTES = 7_900;
 
 function hashRequest(obj: Record<string, unknown>): string {
   const sorted = Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
@@ -305,6 +317,8 @@ export class Payments {
     },
     {
       max: 200,
+      // Inserts of different references never wait on each other: several may run at once.
+      concurrency: 4,
       // A reference (or a wire id) once per batch: a duplicate waits and then finds the first.
       keys: (r) => [...(r.merchant_ref === null ? [] : [`ref:${r.merchant_id}:${r.dialect}:${r.merchant_ref}`]), ...(r.public_ref === null ? [] : [`pub:${r.public_ref}`])],
     },
@@ -777,12 +791,12 @@ export class Payments {
    * commits of all transactions that notify (one global lock held across the WAL flush), which
    * capped the whole gateway at one commit per disk flush. Instead the announcements of all
    * changes committed meanwhile go out together in one statement, one notification each, in a
-   * transaction of their own with asynchronous commit (they carry no data: a node that misses
-   * one reads the row on its next cache miss or resync).
+   * transaction of their own with asynchronous commit (a node that misses one catches up
+   * within the catch-up interval, or on its next cache miss or resync).
    */
   private publish(c: Change): void {
     this.o.feed.publish(c);
-    this.announceQueue.push(JSON.stringify(c.type === 'payment' ? { t: 'payment', id: c.payment.id, v: c.payment.version } : { t: 'payout', id: c.payout.id }));
+    this.announceQueue.push(announcement(c));
     if (!this.announcing) this.announcing = this.announce();
   }
 

@@ -148,7 +148,8 @@ export class Payers {
       const byId = new Map(rows.map((row) => [String(row.id), row]));
       return items.map((x) => byId.get(x.account_id));
     },
-    { max: 200, keys: (x) => [x.account_id] },
+    // Running batches never share an account (keys), so they never wait on each other.
+    { max: 200, keys: (x) => [x.account_id], concurrency: 4 },
   );
 
   private wrongPin(failures: number): never {

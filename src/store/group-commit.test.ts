@@ -28,3 +28,23 @@ test('group commit: a failed batch is run again item by item, so only the failin
   await first;
   assert.deepEqual(await Promise.all(rest), [{ v: 11 }, { v: 12 }, { e: 'unlucky' }, { v: 14 }]);
 });
+
+test('group commit: with concurrency, batches run side by side but never two holding the same key', async () => {
+  let running = 0;
+  let most = 0;
+  const inFlight = new Set<string>();
+  const g = new GroupCommit<string, string>(async (items) => {
+    for (const k of items) {
+      assert.ok(!inFlight.has(k), `key ${k} in two running batches`);
+      inFlight.add(k);
+    }
+    most = Math.max(most, ++running);
+    await new Promise((r) => setTimeout(r, 3));
+    running--;
+    for (const k of items) inFlight.delete(k);
+    return items;
+  }, { max: 2, concurrency: 3, keys: (k) => [k] });
+  const keys = Array.from({ length: 40 }, (_, i) => `k${i % 5}`);
+  assert.deepEqual(await Promise.all(keys.map((k) => g.submit(k))), keys);
+  assert.ok(most > 1 && most <= 3, `batches at once: ${most}`);
+});

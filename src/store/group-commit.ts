@@ -11,8 +11,10 @@
 export interface GroupCommitOptions<I> {
   /** Most items in one batch. */
   max: number;
-  /** Keys an item claims; two items with a common key are never in the same batch. */
+  /** Keys an item claims; two items with a common key are never in the same batch (nor in two batches running at once). */
   keys?: (item: I) => readonly string[];
+  /** Statements running at once (default 1). More than 1 only where concurrent batches cannot deadlock. */
+  concurrency?: number;
 }
 
 interface Waiting<I, O> {
@@ -23,7 +25,9 @@ interface Waiting<I, O> {
 
 export class GroupCommit<I, O> {
   private queue: Waiting<I, O>[] = [];
-  private running = false;
+  private running = 0;
+  /** Keys of the batches running now: an item sharing one waits for them. */
+  private readonly busy = new Set<string>();
   /** Batches run and items carried, for the metrics and the tests. */
   readonly stats = { batches: 0, items: 0, largest: 0 };
 
@@ -34,15 +38,18 @@ export class GroupCommit<I, O> {
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
+      if (this.running < (this.opts.concurrency ?? 1)) void this.drain();
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
+    this.running++;
     try {
       while (this.queue.length) {
         const batch = this.take();
+        if (!batch.length) break; // everything left waits on keys of a running batch
+        const keys = batch.flatMap((w) => this.keysOf(w.item));
+        for (const k of keys) this.busy.add(k);
         this.stats.batches++;
         this.stats.items += batch.length;
         if (batch.length > this.stats.largest) this.stats.largest = batch.length;
@@ -50,18 +57,23 @@ export class GroupCommit<I, O> {
           const out = await this.runChecked(batch);
           batch.forEach((w, i) => w.resolve(out[i]!));
         } catch (err) {
-          if (batch.length === 1) {
-            batch[0]!.reject(err);
-            continue;
-          }
+          if (batch.length === 1) batch[0]!.reject(err);
           // The statement failed as a whole (it changed nothing): each item alone, so one
           // item's error (or a deadlock of the batch) is answered to that item only.
-          for (const w of batch) await this.runChecked([w]).then((o) => w.resolve(o[0]!), w.reject);
+          else for (const w of batch) await this.runChecked([w]).then((o) => w.resolve(o[0]!), w.reject);
+        } finally {
+          for (const k of keys) this.busy.delete(k);
         }
       }
     } finally {
-      this.running = false;
+      this.running--;
+      // Items that waited on keys of this batch may go now.
+      if (this.queue.length && this.running < (this.opts.concurrency ?? 1)) void this.drain();
     }
+  }
+
+  private keysOf(item: I): readonly string[] {
+    return this.opts.keys ? this.opts.keys(item) : [];
   }
 
   private async runChecked(batch: Waiting<I, O>[]): Promise<O[]> {
@@ -80,8 +92,8 @@ export class GroupCommit<I, O> {
         rest.push(w);
         continue;
       }
-      const keys = this.opts.keys ? this.opts.keys(w.item) : [];
-      if (keys.some((k) => taken.has(k))) {
+      const keys = this.keysOf(w.item);
+      if (keys.some((k) => taken.has(k) || this.busy.has(k))) {
         rest.push(w);
         continue;
       }
