@@ -40,7 +40,7 @@ export interface Spec {
   warmup_s?: number;
   /** stop after this many ops (seeding) */
   maxOps?: number;
-  /** keep extracted values of these vars per op, returned as `collected` */
+  /** keep extracted values of these vars per op (ops after the warm-up), returned as `collected` */
   collect?: string[];
 }
 
@@ -174,7 +174,7 @@ export async function run(spec: Spec): Promise<Result> {
         total.add(performance.now() - started);
         ops++;
       }
-      if (spec.collect) collected.push(Object.fromEntries(spec.collect.map((k) => [k, vars[k] ?? ''])));
+      if (spec.collect && counted) collected.push(Object.fromEntries(spec.collect.map((k) => [k, vars[k] ?? ''])));
     } catch (e) {
       if (counted) {
         errors++;

@@ -427,8 +427,11 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
     : (await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: npending, groups: { a: urls }, steps: [createStep(d, 'a')], perOp: one, collect: ['id'] })).collected!.map((x) => x.id!);
   // Offered well below what one node sustains: visibility is measured, not saturation.
   const rate = Math.max(20, Math.floor((payRate || 200) / 4));
+  // Both loads start with a warm-up (not counted): fresh nodes compile their code, prepare
+  // their statements and learn their accounts on the first requests.
+  const warmup_s = QUICK ? 2 : 3;
   const payP = loadgen({
-    mode: 'open', rate, duration_s: D, connections: 64,
+    mode: 'open', rate, duration_s: D, warmup_s, connections: 64,
     groups: { create: urls, pay: [urls[1]!, urls[2]!, urls[0]!] },
     steps: [createStep(d, 'create'), payStep(d, 'pay')],
     perWorker, perOp, collect: ['id'],
@@ -437,7 +440,7 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
   // nodes stay below saturation so propagation is what gets measured.
   // A quarter of what one node answered in scenario 1, spread over three nodes.
   const pollRate = Math.max(100, Math.min(QUICK ? 600 : 1500, Math.floor((pollRateMax || 2000) / 4)));
-  const pollP = loadgen({ mode: 'open', rate: pollRate, duration_s: D, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
+  const pollP = loadgen({ mode: 'open', rate: pollRate, duration_s: D, warmup_s, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
   const [pay, poll] = await Promise.all([payP, pollP]);
   await new Promise((r) => setTimeout(r, 500)); // let the last notifications land
   row('4 fan-out', `payments across 3 nodes (${rate}/s offered, create on one, pay on the next)`, DRIVER_DOC[d], pay, 'payments/s', Math.max(...nodes.map((n) => n.rss_mb())));
