@@ -8,7 +8,7 @@
 //   GET  /bench/status/:id  status from the in-memory cache (what a polling endpoint does)
 //   GET  /bench/visibility  when this node first saw each payment succeed (feed arrival, wall-clock ms)
 // Prints one JSON line {"ready":true,"url":…,"pid":…} on stdout once listening.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, makeLogger } from '../src/gateway.ts';
 import { ensureDemo } from '../src/demo.ts';
@@ -32,6 +32,15 @@ const seen = new Map<string, number>();
 gw.feed.subscribe((c) => {
   if (c.type === 'payment' && c.payment.state === 'succeeded' && !seen.has(c.payment.id)) seen.set(c.payment.id, now_ms());
 });
+
+// Stalls: garbage-collection pauses and event-loop delay since the last reset, to tell the
+// gateway's own pauses from the machine's in latency tails.
+const gcPauses: { kind: number; ms: number }[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcPauses.push({ kind: (e as any).detail?.kind ?? 0, ms: e.duration });
+}).observe({ entryTypes: ['gc'] });
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+loopDelay.enable();
 
 await app.register(async (scope) => {
   scope.addHook('onRequest', async (req, reply) => {
@@ -95,6 +104,19 @@ await app.register(async (scope) => {
     const p = await gw.status.get((req.params as { id: string }).id);
     if (!p) return reply.code(404).send({ error: 'not_found' });
     return { id: p.id, state: p.state, amount_minor: p.amount_minor, currency: p.currency, merchant_ref: p.merchant_ref, version: p.version };
+  });
+
+  scope.post('/stalls', async (req) => {
+    const sorted = gcPauses.map((g) => g.ms).sort((a, b) => b - a);
+    const out = {
+      gc_count: gcPauses.length, gc_total_ms: sorted.reduce((a, b) => a + b, 0), gc_max_ms: sorted[0] ?? 0, gc_over_20ms: sorted.filter((x) => x > 20).length,
+      loop_delay_p50_ms: loopDelay.percentile(50) / 1e6, loop_delay_p99_ms: loopDelay.percentile(99) / 1e6, loop_delay_max_ms: loopDelay.max / 1e6,
+    };
+    if (b(req).reset) {
+      gcPauses.length = 0;
+      loopDelay.reset();
+    }
+    return out;
   });
 
   scope.get('/visibility', async () => {

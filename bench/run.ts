@@ -153,7 +153,8 @@ async function pgAvailable(): Promise<boolean> {
 
 function pgbenchArgs(name: string): string[] {
   const u = new URL(dbUrl(name));
-  return ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), name];
+  // A `?host=/var/run/postgresql` URL means the Unix socket: pgbench then uses it too.
+  return ['-h', u.searchParams.get('host') ?? u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'), name];
 }
 
 async function pgbench(seconds: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string } | null> {
@@ -371,7 +372,9 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
     const max = await loadgen({ mode: 'closed', duration_s: Math.max(3, D / 2), warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
     const half = Math.max(10, Math.floor(max.throughput / 2));
+    await api(node.url, 'POST', '/bench/stalls', { reset: true });
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
+    log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
     const h = row('3 create latency', `create at half max (${half}/s, open loop)`, DRIVER_DOC[d].split(' → ')[0]!, open, 'creates/s', node.rss_mb());
     check('p99 create-payment at half load < 25 ms', h.p99_ms, 25, 'lower');
     await node.stop();

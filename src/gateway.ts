@@ -88,9 +88,12 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   // Other nodes' changes: NOTIFY carries the payment (or, if too large, its id and version,
   // and the row is read); it is published here as if the change were local.
   const unlisten = await db.listen(FEED_CHANNEL, (payload) => {
+    // "<node id> <json>"; this node's own changes are already in its feed.
+    const space = payload.indexOf(' ');
+    if (space > 0 && payload.slice(0, space) === payments.nodeId) return;
     let msg: { t?: string; id?: string; v?: number; p?: Record<string, unknown> };
     try {
-      msg = JSON.parse(payload);
+      msg = JSON.parse(space > 0 && !payload.startsWith('{') ? payload.slice(space + 1) : payload);
     } catch {
       return;
     }

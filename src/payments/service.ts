@@ -155,6 +155,8 @@ function cap<K, V>(m: Map<K, V>, max: number): Map<K, V> {
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
   private readonly announceQueue: string[] = [];
+  /** This process's id in its change notifications ("<node id> <json>"). */
+  readonly nodeId = randomBytes(6).toString('hex');
   private announcing: Promise<void> | null = null;
   constructor(private readonly o: PaymentsOptions) {}
 
@@ -796,7 +798,8 @@ export class Payments {
    */
   private publish(c: Change): void {
     this.o.feed.publish(c);
-    this.announceQueue.push(announcement(c));
+    // Prefixed with this node's id: the node hears its own notifications too, and skips them unread.
+    this.announceQueue.push(`${this.nodeId} ${announcement(c)}`);
     if (!this.announcing) this.announcing = this.announce();
   }
 
