@@ -498,7 +498,9 @@ export class Payments {
    * nothing stays, and every payment of the batch goes the full way, as on a deadlock.
    */
   private readonly pays = new GroupCommit<PayItem, PaidInBatch | null>(
-    async (items) => {
+    async (unsorted) => {
+      // Payments in id order too, so two batches racing for the same payments lock them alike.
+      const items = [...unsorted].sort((a, b) => (BigInt(a.p.id) < BigInt(b.p.id) ? -1 : 1));
       const post = items.flatMap((it) => it.postings.map((x) => [it.p.id, x.account_id, x.amount_minor.toString()] as const));
       const msgs = items.flatMap((it) => it.messages.map((m) => [it.p.id, m] as const));
       let rows: Record<string, any>[];
@@ -519,10 +521,15 @@ export class Payments {
            ), x as (
              select x.pid, x.a, x.m, pay.currency from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
            ), mv as (
-             select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0 order by a
+             select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0
+           ), locked as materialized (
+             -- Every balance row this statement changes, locked in account-id order (LockRows
+             -- runs above the Sort), the order of every other writer of balances: concurrent
+             -- batches of several nodes, PIN checks and postEntry never wait on each other in a cycle.
+             select id from accounts where id in (select a from mv) order by id for update
            ), moved as (
              update accounts a set balance_minor = a.balance_minor + mv.m
-               from mv
+               from mv join locked l on l.id = mv.a
               where a.id = mv.a and a.currency = mv.currency
                 and (mv.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + mv.m >= 0)
              returning a.id, a.balance_minor
@@ -553,7 +560,7 @@ export class Payments {
         return items.map(() => null);
       }
       const byId = new Map(rows.map((r) => [String(r.id), { payment: toPayment(r), payer_balance_minor: BigInt(r.x_payer_balance) }]));
-      return items.map((it) => byId.get(it.p.id) ?? null);
+      return unsorted.map((it) => byId.get(it.p.id) ?? null);
     },
     // One payment and one payer once per batch: each payer's check covers exactly its debit.
     { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`] },
@@ -731,8 +738,15 @@ export class Payments {
       if (!payee.length || !['wallet', 'subscriber'].includes(payee[0]!.kind)) throw new CoreError('not_found', 'payee account not found');
       if (payee[0]!.currency !== input.currency) throw new CoreError('currency_mismatch', 'payee account currency differs');
       const merchant = await merchantAccount(q, input.merchant_id, input.currency);
-      // Lock the merchant balance first: the decision below must hold until commit.
-      const [bal] = await q.query<{ balance_minor: bigint }>('select balance_minor from accounts where id = $1 for update', [merchant]);
+      const fees = await systemAccount(q, 'fees', input.currency);
+      // Lock every balance the payout may move, in account-id order (the order of every other
+      // writer of balances, so none waits on another in a cycle): the decision below must hold
+      // until commit.
+      const locked = await q.query<{ id: string; balance_minor: bigint }>(
+        'select id::text as id, balance_minor from accounts where id = any($1::bigint[]) order by id for update',
+        [[merchant, input.payee_account_id, fees]],
+      );
+      const bal = locked.find((r) => r.id === String(merchant));
       const enough = bal!.balance_minor >= input.amount_minor + fee;
       const ins = await q.query(
         `insert into payouts (id, merchant_id, dialect, rail, merchant_ref, state, failure_code, amount_minor, fee_minor, currency,
@@ -750,7 +764,6 @@ export class Payments {
       }
       const payout = toPayout(ins[0]!);
       if (enough) {
-        const fees = await systemAccount(q, 'fees', input.currency);
         await postEntry(q, {
           kind: 'payout',
           payout_id: payout.id,
