@@ -818,11 +818,7 @@ export class Payments {
 
   private async announce(): Promise<void> {
     while (this.announceQueue.length) {
-      const batch = this.announceQueue.splice(0, 1000);
-      await this.o.db.query(
-        `with s as (select set_config('synchronous_commit', 'off', true) as c) select pg_notify($1, p) from s, unnest($2::text[]) as p`,
-        [FEED_CHANNEL, batch],
-      ).catch(() => {});
+      await this.o.db.notify(FEED_CHANNEL, this.announceQueue.splice(0, 1000));
     }
     this.announcing = null;
   }

@@ -19,6 +19,12 @@ export interface Db extends Queryable {
    * the caller resynchronises).
    */
   listen(channel: string, onPayload: (payload: string) => void, onReconnect?: () => void): Promise<() => Promise<void>>;
+  /**
+   * Sends notifications on a channel, one per payload, in one statement, on a connection of
+   * their own (never queued behind the pool's queries), with asynchronous commit. Best effort:
+   * a failure is swallowed (listeners catch up). Other processes only: a node hears its own.
+   */
+  notify(channel: string, payloads: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

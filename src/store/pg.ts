@@ -51,6 +51,9 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   pool.on('error', () => {}); // idle client errors surface on the next query instead
   await pool.query('select 1');
   const listeners: { end(): Promise<void> }[] = [];
+  /** The connection change notifications are sent on (opened on first use, re-opened after a failure). */
+  let notifier: Promise<pg.Client> | null = null;
+  let closing = false;
 
   const db: Db = {
     engine: 'postgres',
@@ -119,7 +122,30 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
         await client.end().catch(() => {});
       };
     },
+    async notify(channel, payloads) {
+      if (!payloads.length || closing) return;
+      try {
+        notifier ??= (async () => {
+          const c = new pg.Client({ connectionString: url });
+          c.on('error', () => { notifier = null; });
+          c.on('end', () => { notifier = null; });
+          await c.connect();
+          return c;
+        })();
+        const c = await notifier;
+        await c.query(
+          `with s as (select set_config('synchronous_commit', 'off', true) as c) select pg_notify($1, p) from s, unnest($2::text[]) as p`,
+          [channel, payloads],
+        );
+      } catch {
+        notifier = null; // the next announcement opens a new connection
+      }
+    },
     async close() {
+      closing = true;
+      const n = notifier;
+      notifier = null;
+      if (n) await n.then((c) => c.end(), () => {}).catch(() => {});
       await Promise.all(listeners.map((c) => c.end().catch(() => {})));
       await pool.end();
     },

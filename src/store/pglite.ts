@@ -54,6 +54,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
       const unsub = await pg.listen(channel, onPayload);
       return unsub;
     },
+    async notify() {
+      // An embedded database belongs to one process: there is no other node to tell.
+    },
     async close() {
       await pg.close();
     },
