@@ -9,8 +9,7 @@ import { buildApp } from './http/app.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
 import { PinHasher, Sealer } from './merchants/secrets.ts';
-import { ChangeFeed, FEED_CHANNEL } from './payments/feed.ts';
-import { decodePayment } from './payments/model.ts';
+import { ChangeFeed, decodeAnnouncement, FEED_CHANNEL } from './payments/feed.ts';
 import { Payments } from './payments/service.ts';
 import { StatusCache } from './payments/status-cache.ts';
 import { Payers } from './rails/payers.ts';
@@ -69,7 +68,9 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   await migrate(db);
   const feed = new ChangeFeed();
   const sealer = new Sealer(config.secretKey);
-  const payments = new Payments({ db, clock, feed, paymentTtl_ms: config.paymentTtl_ms, defaultFeeBps: config.defaultFeeBps });
+  const announceKey = sealer.derive('change-feed');
+  let unsigned = 0;
+  const payments = new Payments({ db, clock, feed, paymentTtl_ms: config.paymentTtl_ms, defaultFeeBps: config.defaultFeeBps, announceKey });
   const merchants = new Merchants(db, sealer);
   const payers = new Payers(db, payments, clock, new PinHasher(sealer.derive('payer-pin')));
   const status = new StatusCache(payments, feed);
@@ -85,30 +86,24 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   };
   const app = await buildApp(ctx);
 
-  // Other nodes' changes: NOTIFY carries the payment (or, if too large, its id and version,
-  // and the row is read); it is published here as if the change were local.
+  // Other nodes' changes: a signed notification carries the payment (or, if too large, its
+  // id and version, and the row is read); it is published here as if the change were local.
   const unlisten = await db.listen(FEED_CHANNEL, (payload) => {
-    // "<node id> <json>"; this node's own changes are already in its feed.
-    const space = payload.indexOf(' ');
-    if (space > 0 && payload.slice(0, space) === payments.nodeId) return;
-    let msg: { t?: string; id?: string; v?: number; p?: Record<string, unknown> };
+    let a;
     try {
-      msg = JSON.parse(space > 0 && !payload.startsWith('{') ? payload.slice(space + 1) : payload);
+      a = decodeAnnouncement(payments.nodeId, announceKey, payload);
     } catch {
+      a = null; // signed but not a payment record this node understands
+    }
+    if (a === null) {
+      if (unsigned++ % 1000 === 0) log.warn({ channel: FEED_CHANNEL }, 'change notification not signed by this gateway: ignored');
       return;
     }
-    if (msg.t !== 'payment' || typeof msg.id !== 'string') return;
-    const known = status.peek(msg.id);
-    if (known && known.version >= (msg.v ?? 0)) return;
-    if (msg.p) {
-      try {
-        const p = decodePayment(msg.p);
-        if (p.id === msg.id) return feed.publish({ type: 'payment', payment: p });
-      } catch (err) {
-        log.warn({ err, payment_id: msg.id }, 'change notification not understood; reading the payment');
-      }
-    }
-    payments.get(msg.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
+    if (a.kind !== 'payment') return;
+    const known = status.peek(a.id);
+    if (known && known.version >= a.version) return;
+    if (a.payment) return feed.publish({ type: 'payment', payment: a.payment });
+    payments.get(a.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
   }, () => {
     // The listening connection was lost and is back: catch up on what was missed meanwhile.
     status.resync().then((n) => log.warn({ updated: n }, 'change feed reconnected; status cache resynchronised'), (err) => log.error({ err }, 'status cache resync failed'));

@@ -67,6 +67,21 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
     }
   });
 
+  test('a notification not signed by the gateway (any database role may NOTIFY) changes no cache', async () => {
+    const { payment } = await create(A, 'mn-forged');
+    assert.equal((await nodes[C]!.gw.status.get(payment.id))!.state, 'pending');
+    const forged = { ...payment, state: 'succeeded', version: 999, amount_minor: String(payment.amount_minor), surcharge_minor: '0', fee_minor: '0', refunded_minor: '0' };
+    const json = JSON.stringify({ t: 'payment', id: payment.id, v: 999, p: forged });
+    const c = new pg.Client({ connectionString: dbUrl });
+    await c.connect();
+    for (const payload of [`intruder AAAAAAAAAAAAAAAAAAAAAA ${json}`, json]) await c.query('select pg_notify($1, $2)', ['paygate_changes', payload]);
+    await c.end();
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = nodes[C]!.gw.status.peek(payment.id)!;
+    assert.equal(seen.state, 'pending');
+    assert.equal(seen.version, payment.version);
+  });
+
   test('created on A, paid on B, seen as paid on C; one callback, one request per attempt', async () => {
     const payer = await nodes[B]!.createPayer('wallet', { phone: '50937000111', currency: 'HTG', balance: '100' });
     const { payment } = await create(A, 'mn-1');

@@ -8,9 +8,9 @@ import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/
 import { assertBalanced, merchantAccount, postEntry, systemAccount } from '../ledger/ledger.ts';
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
 import { type Db, type Queryable } from '../store/db.ts';
-import { GroupCommit } from '../store/group-commit.ts';
-import { type Change, type ChangeFeed, FEED_CHANNEL } from './feed.ts';
-import { encodePayment, type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
+import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
+import { type Change, type ChangeFeed, encodeAnnouncement, FEED_CHANNEL } from './feed.ts';
+import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
 
 export type CallbackEvent =
@@ -72,19 +72,9 @@ export interface PaymentsOptions {
   feed: ChangeFeed;
   paymentTtl_ms: Record<string, number>;
   defaultFeeBps: number;
+  /** Signs this node's change notifications (shared by the nodes of one gateway). */
+  announceKey: Buffer;
 }
-
-/**
- * What other nodes hear of a change: the whole payment when it fits in a notification (so
- * their status caches take it without reading the row), else its id and version (they read it).
- */
-function announcement(c: Change): string {
-  if (c.type === 'payout') return JSON.stringify({ t: 'payout', id: c.payout.id });
-  const full = `{"t":"payment","id":${JSON.stringify(c.payment.id)},"v":${c.payment.version},"p":${encodePayment(c.payment)}}`;
-  return Buffer.byteLength(full) <= NOTIFY_PAYLOAD_MAX_BYTES ? full : JSON.stringify({ t: 'payment', id: c.payment.id, v: c.payment.version });
-}
-/** Postgres refuses notification payloads of 8000 bytes or more. */
-const NOTIFY_PAYLOAD_MAX_BYTES = 7_900;
 
 function hashRequest(obj: Record<string, unknown>): string {
   const sorted = Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
@@ -155,8 +145,9 @@ function cap<K, V>(m: Map<K, V>, max: number): Map<K, V> {
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
   private readonly announceQueue: string[] = [];
-  /** This process's id in its change notifications ("<node id> <json>"). */
+  /** This process's id in its change notifications. */
   readonly nodeId = randomBytes(6).toString('hex');
+  private static readonly ANNOUNCE_QUEUE_MAX = 50_000;
   private announcing: Promise<void> | null = null;
   constructor(private readonly o: PaymentsOptions) {}
 
@@ -308,7 +299,10 @@ export class Payments {
             rs.map((r) => r.description), rs.map((r) => r.callback_url), rs.map((r) => r.details), rs.map((r) => r.request_hash),
             rs.map((r) => r.created_at.toISOString()), rs.map((r) => r.expires_at.toISOString())],
         );
-      } catch {
+      } catch (err) {
+        // Refused by the database (nothing was written): each request on its own. Anything
+        // else (a lost connection, maybe after the commit) is the answer of every request.
+        if (!refusedByDatabase(err)) throw err;
         return rs.map(() => ({ alone: true as const }));
       }
       const byToken = new Map(rows.map((row) => [row.token as string, row]));
@@ -499,7 +493,6 @@ export class Payments {
    */
   private readonly pays = new GroupCommit<PayItem, PaidInBatch | null>(
     async (unsorted) => {
-      // Payments in id order too, so two batches racing for the same payments lock them alike.
       const items = [...unsorted].sort((a, b) => (BigInt(a.p.id) < BigInt(b.p.id) ? -1 : 1));
       const post = items.flatMap((it) => it.postings.map((x) => [it.p.id, x.account_id, x.amount_minor.toString()] as const));
       const msgs = items.flatMap((it) => it.messages.map((m) => [it.p.id, m] as const));
@@ -509,11 +502,14 @@ export class Payments {
           `with v as (
              select * from unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::int[])
                as v(id, version, fee, payer, payer_name, at, extra, fee_bps)
+           ), lp as materialized (
+             -- The payments locked first, in id order, whatever plan the UPDATE gets.
+             select id from payments where id in (select id from v) order by id for update
            ), pay as (
              update payments p set state = 'succeeded', fee_minor = v.fee, payer_account_id = v.payer, payer_name = v.payer_name,
                     completed_at = v.at, updated_at = v.at, details = p.details || v.extra::jsonb, version = p.version + 1
                from v
-              where p.id = v.id and p.version = v.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > v.at)
+              where p.id = v.id and p.id in (select id from lp) and p.version = v.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > v.at)
                 and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = v.fee_bps
                 and exists (select 1 from accounts a where a.id = v.payer and a.kind in ('wallet', 'subscriber') and a.currency = p.currency
                                and a.name is not distinct from v.payer_name and a.balance_minor >= p.amount_minor + p.surcharge_minor)
@@ -554,9 +550,11 @@ export class Payments {
             msgs.map(([id]) => id), msgs.map(([, m]) => m.event), msgs.map(([, m]) => m.url), msgs.map(([, m]) => m.body),
             msgs.map(([, m]) => m.content_type ?? 'application/json'), msgs.map(([, m]) => m.ack ?? '2xx')],
         );
-      } catch {
-        // The statement changed nothing (a short balance after all, a deadlock, a serialization
-        // failure, a lost connection): each payment goes the full way and gets its exact answer.
+      } catch (err) {
+        // The database refused the statement, so it changed nothing (a short balance after all,
+        // a deadlock, a serialization failure): each payment goes the full way and gets its
+        // exact answer. A lost connection may have lost the answer to a commit: not retried.
+        if (!refusedByDatabase(err)) throw err;
         return items.map(() => null);
       }
       const byId = new Map(rows.map((r) => [String(r.id), { payment: toPayment(r), payer_balance_minor: BigInt(r.x_payer_balance) }]));
@@ -811,8 +809,10 @@ export class Payments {
    */
   private publish(c: Change): void {
     this.o.feed.publish(c);
-    // Prefixed with this node's id: the node hears its own notifications too, and skips them unread.
-    this.announceQueue.push(`${this.nodeId} ${announcement(c)}`);
+    // With this node's id: the node hears its own notifications too, and skips them unread.
+    this.announceQueue.push(encodeAnnouncement(this.nodeId, this.o.announceKey, c));
+    // A stuck notifier must not grow memory without bound: the oldest go (catch-up covers them).
+    if (this.announceQueue.length > Payments.ANNOUNCE_QUEUE_MAX) this.announceQueue.splice(0, this.announceQueue.length - Payments.ANNOUNCE_QUEUE_MAX);
     if (!this.announcing) this.announcing = this.announce();
   }
 

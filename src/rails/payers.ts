@@ -114,13 +114,18 @@ export class Payers {
    * PIN_MAX_FAILURES PINs are ever compared per lock window. Answers the account as it is
    * after the check.
    */
-  async checkPin(account_id: string, pin: unknown): Promise<AccountRow> {
+  checkPin(account_id: string, pin: unknown): Promise<AccountRow> {
+    return this.checkPinOnce(account_id, pin, false);
+  }
+
+  /** `retried`: a concurrent right PIN replaced a legacy hash while this check ran; once only. */
+  private async checkPinOnce(account_id: string, pin: unknown, retried: boolean): Promise<AccountRow> {
     const now = this.clock.now();
     if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
     // Not a PIN at all: compared as a PIN that never matches (it still counts as a failure).
     const candidate = typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
     const r = await this.pinChecks.submit({ account_id, candidate, now });
-    if (!r) return this.checkLegacyPin(account_id, pin, now);
+    if (!r) return this.checkLegacyPin(account_id, pin, now, retried);
     if (r.x_ok) return toAccount(r);
     this.wrongPin(Number(r.pin_failures));
   }
@@ -136,12 +141,15 @@ export class Payers {
       const sorted = [...items].sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
       // An expired lock starts a fresh count (the old failures belong to the lock that ended).
       const rows = await this.db.query(
-        `update accounts a
+        // The rows locked first in id order (LockRows above the Sort), whatever plan the UPDATE
+        // gets: the order of every other writer of balances and PIN counters.
+        `with l as materialized (select id from accounts where id = any($1::bigint[]) order by id for update)
+         update accounts a
             set pin_failures = case when a.pin_hash = v.candidate then 0 else (case when a.locked_until is not null then 0 else a.pin_failures end) + 1 end,
                 locked_until = case when a.pin_hash <> v.candidate and (case when a.locked_until is not null then 0 else a.pin_failures end) + 1 >= $3
                                     then v.at + $4 * interval '1 millisecond' else null end
            from unnest($1::bigint[], $2::text[], $5::timestamptz[]) as v(id, candidate, at)
-          where a.id = v.id and a.pin_hash like 'h1$%' and (a.locked_until is null or a.locked_until <= v.at)
+          where a.id = v.id and a.id in (select id from l) and a.pin_hash like 'h1$%' and (a.locked_until is null or a.locked_until <= v.at)
           returning a.*, a.pin_hash = v.candidate as x_ok`,
         [sorted.map((x) => x.account_id), sorted.map((x) => x.candidate), PIN_MAX_FAILURES, PIN_LOCK_MS, sorted.map((x) => x.now.toISOString())],
       );
@@ -163,7 +171,7 @@ export class Payers {
    * reserves one attempt in a single UPDATE (refused while locked), then compares; a right PIN
    * gives its attempt back and stores the keyed hash in place of the old one.
    */
-  private async checkLegacyPin(account_id: string, pin: unknown, now: Date): Promise<AccountRow> {
+  private async checkLegacyPin(account_id: string, pin: unknown, now: Date, retried: boolean): Promise<AccountRow> {
     const [r] = await this.db.query<{ pin_failures: number; pin_hash: string }>(
       `update accounts
           set pin_failures = (case when locked_until is not null then 0 else pin_failures end) + 1,
@@ -173,9 +181,12 @@ export class Payers {
       [account_id, PIN_MAX_FAILURES, new Date(now.getTime() + PIN_LOCK_MS), now],
     );
     if (!r) {
-      const rows = await this.db.query('select locked_until from accounts where id = $1 and pin_hash is not null', [account_id]);
+      const rows = await this.db.query('select locked_until, pin_hash from accounts where id = $1 and pin_hash is not null', [account_id]);
       if (!rows.length) throw new CoreError('not_found', 'account not found');
-      if (rows[0]!.locked_until === null) throw new Error(`invariant: account ${account_id} has a PIN in an unknown form`);
+      const locked = rows[0]!.locked_until !== null && new Date(rows[0]!.locked_until) > now;
+      // A concurrent right PIN replaced the old hash meanwhile: the keyed check answers.
+      if (!locked && String(rows[0]!.pin_hash).startsWith('h1$') && !retried) return this.checkPinOnce(account_id, pin, true);
+      if (!locked) throw new Error(`invariant: account ${account_id} has a PIN in an unknown form`);
       throw new CoreError('locked', 'too many wrong PINs: try again later', { locked_until: new Date(rows[0]!.locked_until).toISOString() });
     }
     const reserved = Number(r.pin_failures);

@@ -17,16 +17,55 @@ test('group commit: requests arriving during a statement share the next one; a s
   assert.deepEqual(g.stats, { batches: 3, items: 6, largest: 3 });
 });
 
-test('group commit: a failed batch is run again item by item, so only the failing item gets the error', async () => {
+/** An error as the database server sends it (statement rolled back). */
+const refused = (message: string) => Object.assign(new Error(message), { severity: 'ERROR', code: '22P02' });
+
+test('group commit: a batch the database refused is run again item by item, so only the failing item gets the error', async () => {
   const g = new GroupCommit<number, number>(async (items) => {
     await new Promise((r) => setTimeout(r, 1));
-    if (items.includes(13)) throw new Error('unlucky');
+    if (items.includes(13)) throw refused('unlucky');
     return items;
   }, { max: 10 });
   const first = g.submit(0);
   const rest = [11, 12, 13, 14].map((n) => g.submit(n).then((v) => ({ v }), (e: Error) => ({ e: e.message })));
   await first;
   assert.deepEqual(await Promise.all(rest), [{ v: 11 }, { v: 12 }, { e: 'unlucky' }, { v: 14 }]);
+});
+
+test('group commit: any other failure (a lost connection: the commit may have happened) is every item\'s answer, never retried', async () => {
+  let runs = 0;
+  const g = new GroupCommit<number, number>(async (items) => {
+    runs++;
+    await new Promise((r) => setTimeout(r, 1));
+    if (items.length > 1) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' });
+    return items;
+  }, { max: 10 });
+  const first = g.submit(0);
+  const rest = [1, 2, 3].map((n) => g.submit(n).then((v) => ({ v }), (e: Error) => ({ e: e.message })));
+  await first;
+  assert.deepEqual(await Promise.all(rest), [1, 2, 3].map(() => ({ e: 'Connection terminated unexpectedly' })));
+  assert.equal(runs, 2);
+});
+
+test('group commit: a request waiting on a key held by a running batch is taken by that batch\'s drain, without spinning', async () => {
+  const proto = GroupCommit.prototype as unknown as { drain: (...a: unknown[]) => Promise<void> };
+  const drain = proto.drain;
+  let drains = 0;
+  proto.drain = function (this: unknown, ...a: unknown[]) {
+    drains++;
+    return drain.apply(this, a);
+  };
+  try {
+    const g = new GroupCommit<string, string>(async (items) => {
+      await new Promise((r) => setTimeout(r, 5));
+      return items;
+    }, { max: 10, concurrency: 2, keys: (k) => [k] });
+    assert.deepEqual(await Promise.all(['a', 'a', 'a'].map((k) => g.submit(k))), ['a', 'a', 'a']);
+    assert.equal(g.stats.batches, 3, 'one at a time: they share the key');
+    assert.ok(drains <= 3, `drains started: ${drains}`);
+  } finally {
+    proto.drain = drain;
+  }
 });
 
 test('group commit: with concurrency, batches run side by side but never two holding the same key', async () => {

@@ -3,10 +3,12 @@
 // commit carry many requests, which cuts round trips, query submissions and WAL flushes per
 // request. Each caller is answered only when the statement holding its item has finished.
 //
-// The runner gets a batch and returns one result per item, in order; if it throws (the
-// statement changed nothing), every item is run again alone and gets its own answer. Items that share a key
+// The runner gets a batch and returns one result per item, in order; if the database refused
+// the statement (nothing changed), every item is run again alone and gets its own answer. Items that share a key
 // (the same payment, the same payer account) never travel in one batch: the later one waits
 // for the next, so one statement never touches a row twice and per-item checks stay exact.
+
+import { sqlState } from './db.ts';
 
 export interface GroupCommitOptions<I> {
   /** Most items in one batch. */
@@ -15,6 +17,17 @@ export interface GroupCommitOptions<I> {
   keys?: (item: I) => readonly string[];
   /** Statements running at once (default 1). More than 1 only where concurrent batches cannot deadlock. */
   concurrency?: number;
+  /**
+   * Whether a batch's error proves it changed nothing, so its items may run again alone.
+   * Default: the database answered with an error (a SQLSTATE: the statement was rolled back).
+   * A lost connection may have lost the answer to a commit: those items get the error.
+   */
+  retryAlone?: (err: unknown) => boolean;
+}
+
+/** An error the database server sent (it has a severity and a five-character SQLSTATE), not a socket's. */
+export function refusedByDatabase(err: unknown): boolean {
+  return typeof (err as { severity?: unknown } | null)?.severity === 'string' && /^[0-9A-Z]{5}$/.test(sqlState(err) ?? '');
 }
 
 interface Waiting<I, O> {
@@ -57,18 +70,18 @@ export class GroupCommit<I, O> {
           const out = await this.runChecked(batch);
           batch.forEach((w, i) => w.resolve(out[i]!));
         } catch (err) {
-          if (batch.length === 1) batch[0]!.reject(err);
-          // The statement failed as a whole (it changed nothing): each item alone, so one
-          // item's error (or a deadlock of the batch) is answered to that item only.
+          if (batch.length === 1 || !(this.opts.retryAlone ?? refusedByDatabase)(err)) for (const w of batch) w.reject(err);
+          // The database refused the statement as a whole (it changed nothing): each item
+          // alone, so one item's error (or a deadlock of the batch) reaches that item only.
           else for (const w of batch) await this.runChecked([w]).then((o) => w.resolve(o[0]!), w.reject);
         } finally {
           for (const k of keys) this.busy.delete(k);
         }
       }
     } finally {
+      // Items left behind wait on keys of a batch that is still running: its drain takes them
+      // when that batch ends (the last drain running always finds its queue takeable).
       this.running--;
-      // Items that waited on keys of this batch may go now.
-      if (this.queue.length && this.running < (this.opts.concurrency ?? 1)) void this.drain();
     }
   }
 

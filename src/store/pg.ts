@@ -46,6 +46,9 @@ async function run(c: { query(cfg: pg.QueryConfig): Promise<pg.QueryResult> }, s
   }
 }
 
+/** Longest wait for one batch of change notifications before its connection is replaced. */
+const NOTIFY_TIMEOUT_MS = 5_000;
+
 export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, idleTimeoutMillis: 30_000 });
   pool.on('error', () => {}); // idle client errors surface on the next query instead
@@ -126,7 +129,8 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
       if (!payloads.length || closing) return;
       try {
         notifier ??= (async () => {
-          const c = new pg.Client({ connectionString: url });
+          // Keepalive and a statement timeout: a silently dead connection must not stall announcements.
+          const c = new pg.Client({ connectionString: url, keepAlive: true, query_timeout: NOTIFY_TIMEOUT_MS });
           c.on('error', () => { notifier = null; });
           c.on('end', () => { notifier = null; });
           await c.connect();
@@ -138,7 +142,10 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
           [channel, payloads],
         );
       } catch {
-        notifier = null; // the next announcement opens a new connection
+        // The next announcement opens a new connection; this one is closed if it is still open.
+        const dead = notifier;
+        notifier = null;
+        void dead?.then((c) => c.end(), () => {}).catch(() => {});
       }
     },
     async close() {

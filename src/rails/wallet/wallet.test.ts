@@ -203,13 +203,17 @@ describe('wallet rail', () => {
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error?.tries_left ?? wrong.body.tries_left ?? 4, 4);
     assert.equal((await t.db.query('select pin_hash, pin_failures from accounts where phone = $1', [old.phone]))[0]!.pin_failures, 1);
-    const right = await api('login', { phone: old.phone, pin: '1357' });
-    assert.equal(right.status, 200);
+    // Two right PINs at once: one replaces the hash while the other is between its two steps.
+    const [right, alsoRight] = await Promise.all([api('login', { phone: old.phone, pin: '1357' }), api('login', { phone: old.phone, pin: '1357' })]);
+    assert.deepEqual([right.status, alsoRight.status], [200, 200], JSON.stringify(alsoRight.body));
     const after = (await t.db.query('select pin_hash, pin_failures from accounts where phone = $1', [old.phone]))[0]!;
     assert.match(after.pin_hash, /^h1\$/, 'upgraded on the right PIN');
-    assert.equal(after.pin_failures, 0);
+    // Concurrent legacy checks each give back only their own attempt, so the earlier wrong PIN
+    // may still count until the next right PIN.
+    assert.ok(after.pin_failures <= 1, String(after.pin_failures));
     const qr = await createQr();
     assert.equal((await api('pay', { qr: qr.url, pin: '1357' }, right.body.token)).status, 200, 'the upgraded hash checks the same PIN');
+    assert.equal((await t.db.query('select pin_failures from accounts where phone = $1', [old.phone]))[0]!.pin_failures, 0, 'a right PIN resets the count');
     assert.equal((await api('login', { phone: old.phone, pin: '7531' })).status, 401);
   });
 
