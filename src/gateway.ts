@@ -96,7 +96,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       a = null; // signed but not a payment record this node understands
     }
     if (a === null) {
-      if (unsigned++ % 1000 === 0) log.warn({ channel: FEED_CHANNEL }, 'change notification not signed by this gateway: ignored');
+      if (unsigned++ % 1000 === 0) log.warn({ channel: FEED_CHANNEL }, 'change notification not signed by this gateway, or not understood: ignored');
       return;
     }
     if (a.kind !== 'payment') return;

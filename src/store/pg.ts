@@ -128,14 +128,18 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
     async notify(channel, payloads) {
       if (!payloads.length || closing) return;
       try {
-        notifier ??= (async () => {
-          // Keepalive and a statement timeout: a silently dead connection must not stall announcements.
-          const c = new pg.Client({ connectionString: url, keepAlive: true, query_timeout: NOTIFY_TIMEOUT_MS });
-          c.on('error', () => { notifier = null; });
-          c.on('end', () => { notifier = null; });
-          await c.connect();
-          return c;
-        })();
+        if (!notifier) {
+          const opening: Promise<pg.Client> = (async () => {
+            // Keepalive and a statement timeout: a silently dead connection must not stall announcements.
+            const c = new pg.Client({ connectionString: url, keepAlive: true, query_timeout: NOTIFY_TIMEOUT_MS });
+            const drop = () => { if (notifier === opening) notifier = null; };
+            c.on('error', drop);
+            c.on('end', drop);
+            await c.connect();
+            return c;
+          })();
+          notifier = opening;
+        }
         const c = await notifier;
         await c.query(
           `with s as (select set_config('synchronous_commit', 'off', true) as c) select pg_notify($1, p) from s, unnest($2::text[]) as p`,
