@@ -367,17 +367,27 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
     const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
     const g = row('2 payment path', 'complete payments, Postgres (create→pay→seen)', DRIVER_DOC[d], r, 'payments/s', node.rss_mb());
     payRate = g.throughput;
+    log(`  group commit (requests per statement): ${await batching(node)}`);
 
     // 3. create-payment latency at half the maximum create rate (same node).
     const max = await loadgen({ mode: 'closed', duration_s: Math.max(3, D / 2), warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
     const half = Math.max(10, Math.floor(max.throughput / 2));
     await api(node.url, 'POST', '/bench/stalls', { reset: true });
-    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
+    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
     const h = row('3 create latency', `create at half max (${half}/s, open loop)`, DRIVER_DOC[d].split(' → ')[0]!, open, 'creates/s', node.rss_mb());
     check('p99 create-payment at half load < 25 ms', h.p99_ms, 25, 'lower');
+    // The floor of this machine at that rate: a bare Fastify route answering a create's exact
+    // JSON, under the same open-loop load (same client, same rate, same cores).
+    const cs = createStep(d, 'a');
+    const fill = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => (k === 'seq' ? 'floor' : perOp[k]?.[0] ?? ''));
+    const sample = await api(node.url, cs.method, cs.path, JSON.parse(fill(cs.body!)), Object.fromEntries(Object.entries(cs.headers ?? {}).map(([k, v]) => [k, fill(v)])));
     await node.stop();
+    const bare = await startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path, BARE_BODY: sample.text, BARE_STATUS: String(sample.status) });
+    const floor = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [bare.url] }, steps: [{ ...cs, extract: undefined }], perOp });
+    row('3 create latency', `bare Fastify route, same JSON, same rate (${half}/s, open loop)`, 'bare', floor, 'req/s', bare.rss_mb());
+    await bare.stop();
     log(`callbacks delivered: ${receiver.count()}`);
 
     const pb = await pgbench(D);
@@ -409,6 +419,15 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
   log(`bare PGlite: ${b.tps.toFixed(0)} tx/s`);
   check('payment path ≥ 1.0× bare PGlite transaction (PGlite)', g.throughput / b.tps, 1.0, 'higher', 'informational: the issue sets no PGlite target');
   return { payRate };
+}
+
+/** Requests per group-commit statement on a node since it started, from its /metrics. */
+async function batching(node: Proc): Promise<string> {
+  const text = (await api(node.url, 'GET', '/metrics')).text;
+  const of = (name: string) => new Map([...text.matchAll(new RegExp(`^${name}\\{op="(\\w+)"\\} (\\d+)$`, 'gm'))].map((m) => [m[1]!, Number(m[2])]));
+  const st = of('paygate_group_commit_statements_total');
+  const it = of('paygate_group_commit_items_total');
+  return [...st].map(([op, n]) => `${op} ${n ? (it.get(op)! / n).toFixed(2) : '–'} (${it.get(op)} in ${n})`).join(', ');
 }
 
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */

@@ -75,8 +75,8 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   const payers = new Payers(db, payments, clock, new PinHasher(sealer.derive('payer-pin')));
   const status = new StatusCache(payments, feed);
   const dispatcher = new Dispatcher(db, merchants, clock, config.delivery, config.allowPrivateCallbacks, log.child({ mod: 'delivery' }));
-  // New outbox rows are due at once: wake the dispatcher after the commit.
-  feed.subscribe(() => dispatcher.kick());
+  // New outbox rows are due at once: wake the dispatcher after the commit that wrote them.
+  payments.onOutbox(() => dispatcher.kick());
 
   let baseUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
   const ctx: GatewayContext = {

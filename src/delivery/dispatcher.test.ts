@@ -51,6 +51,33 @@ describe('delivery engine', () => {
     await rx.close();
   });
 
+  test('a commit that wrote callbacks wakes the dispatcher at once; a create wakes nobody', async () => {
+    // Polling every 10 minutes: a prompt delivery can only come from the wake-up.
+    const slow = await startGateway({ env: { PAYGATE_DELIVERY_POLL_MS: '600000' } });
+    try {
+      const m = await slow.createMerchant('Wake Shop');
+      const w = await slow.createPayer('wallet', { phone: '50933000002', currency: 'HTG', balance: '1000' });
+      slow.gw.payments.registerCallbacks('test', (ev) =>
+        ev.kind === 'payment' && ev.payment.state !== 'pending' ? { event: 'payment', url: ev.payment.callback_url!, body: JSON.stringify({ id: ev.payment.id }) } : null);
+      const rx = await startReceiver();
+      await eventually(() => slow.gw.dispatcher.stats.passes >= 1); // the first pass at start
+      const passes = slow.gw.dispatcher.stats.passes;
+      const created = [];
+      for (let i = 0; i < 20; i++) {
+        created.push((await slow.gw.payments.create({ merchant_id: m.id, dialect: 'test', rail: 'wallet', merchant_ref: `wake-${i}`, amount_minor: 100n, currency: 'HTG', callback_url: rx.url })).payment);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(slow.gw.dispatcher.stats.passes, passes, 'creates write no callbacks and wake nobody');
+      await slow.gw.payments.pay(created[0]!.id, { kind: 'account', account_id: w.id });
+      const [got] = await rx.waitFor(1);
+      assert.deepEqual(JSON.parse(got!.body), { id: created[0]!.id });
+      assert.ok(slow.gw.dispatcher.stats.passes > passes);
+      await rx.close();
+    } finally {
+      await slow.close();
+    }
+  });
+
   test('retries after receiver failures, with identical payloads, then stops', async () => {
     const rx = await startReceiver((k) => (k <= 2 ? { status: 500, body: 'boom' } : { status: 200, body: 'ok' }));
     await paidPayment(rx.url);

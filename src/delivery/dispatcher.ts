@@ -97,11 +97,15 @@ export class Dispatcher {
     await this.loop;
   }
 
+  /** Passes run (each is one claiming query), for the tests. */
+  readonly stats = { passes: 0 };
+
   /** One pass: claim due rows and attempt each once. Returns how many were attempted. */
   async runOnce(): Promise<number> {
     if (this.running) {
       await this.running;
     }
+    this.stats.passes++;
     let count = 0;
     this.running = (async () => {
       const now = this.clock.now();

@@ -67,7 +67,7 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     for (const r of outbox) lines.push(`paygate_callbacks{state="${r.state}"} ${r.n}`);
     lines.push('# HELP paygate_group_commit_statements_total Group-commit statements run by this node.', '# TYPE paygate_group_commit_statements_total counter');
     lines.push('# HELP paygate_group_commit_items_total Requests carried by those statements.', '# TYPE paygate_group_commit_items_total counter');
-    for (const [op, st] of Object.entries(ctx.payments.batching())) {
+    for (const [op, st] of Object.entries({ ...ctx.payments.batching(), ...ctx.payers.batching() })) {
       lines.push(`paygate_group_commit_statements_total{op="${op}"} ${st.batches}`, `paygate_group_commit_items_total{op="${op}"} ${st.items}`);
     }
     reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');

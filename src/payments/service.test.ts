@@ -127,6 +127,35 @@ describe('payments core', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('creates arriving one by one while create statements are running go together in the next one', async () => {
+    // The payments table is held, so the creates in flight wait in the database; the requests
+    // that arrive meanwhile (one per event-loop turn, as HTTP requests do) must queue and share
+    // a statement, not each run on their own.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = t.db.tx(async (q) => {
+      await q.query('lock table payments in share mode');
+      locked();
+      await gate;
+    });
+    await isLocked;
+    const before = p.batching().create;
+    const pending: Promise<{ payment: { id: string } }>[] = [];
+    for (let i = 0; i < 12; i++) {
+      pending.push(newPayment({ merchant_ref: `tick-${++seq}`, amount_minor: 100n }));
+      await new Promise((r) => setImmediate(r));
+    }
+    release();
+    await holding;
+    const done = await Promise.all(pending);
+    assert.equal(new Set(done.map((d) => d.payment.id)).size, 12);
+    const after = p.batching().create;
+    assert.equal(after.items - before.items, 12);
+    assert.ok(after.batches - before.batches <= 6, `12 creates took ${after.batches - before.batches} statements`);
+  });
+
   test('a duplicate merchant reference under concurrency yields exactly one record', async () => {
     const same = await Promise.allSettled(Array.from({ length: 20 }, () => newPayment({ merchant_ref: 'dup-1', amount_minor: 500n })));
     const ok = same.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);

@@ -156,6 +156,21 @@ export class Payments {
     return { create: { ...this.creates.stats }, pay: { ...this.pays.stats } };
   }
 
+  /** fn runs after each commit that wrote outbox rows (the dispatcher's wake-up). */
+  onOutbox(fn: () => void): void {
+    this.outboxWatchers.push(fn);
+  }
+  private readonly outboxWatchers: (() => void)[] = [];
+
+  /** Whether the event has callbacks: the builders are functions of the event, so this is what afterChange wrote. */
+  private callsBack(ev: CallbackEvent): boolean {
+    try {
+      return this.messagesOf(ev).length > 0;
+    } catch {
+      return true; // nothing was written then, and a spare wake-up costs one query
+    }
+  }
+
   registerCallbacks(dialect: string, builder: CallbackBuilder): void {
     this.builders.set(dialect, builder);
   }
@@ -237,7 +252,7 @@ export class Payments {
     const created = 'done' in batched ? batched.done : await this.createOne(row);
     if (!created.replayed) {
       this.remember(created.payment);
-      this.publish({ type: 'payment', payment: created.payment });
+      this.publish({ type: 'payment', payment: created.payment }, null); // a create writes no outbox rows
     }
     return created;
   }
@@ -274,10 +289,9 @@ export class Payments {
    */
   private readonly creates = new GroupCommit<NewPaymentRow, { done: { payment: PaymentRecord; replayed: boolean } } | { alone: true }>(
     async (rs) => {
-      if (rs.length === 1) {
-        // Alone anyway: the single statement, errors to the caller through createOne.
-        return [{ alone: true }];
-      }
+      // Alone: the single statement, run here so that it counts against the statements in
+      // flight (requests arriving meanwhile queue and go together); its errors reach its caller.
+      if (rs.length === 1) return [{ done: await this.createOne(rs[0]!) }];
       let rows: Record<string, any>[];
       try {
         rows = await this.o.db.query(
@@ -344,7 +358,7 @@ export class Payments {
     if (source.kind === 'account' && ID_RE.test(payment_id)) {
       const fast = await this.payInOneStatement(payment_id, source.account_id, extraDetails, now);
       if (fast) {
-        this.publish({ type: 'payment', payment: fast.payment });
+        this.publish({ type: 'payment', payment: fast.payment }, { kind: 'payment', payment: fast.payment });
         return fast;
       }
     }
@@ -409,10 +423,10 @@ export class Payments {
       return { paid };
     });
     if ('expired' in out) {
-      this.publish({ type: 'payment', payment: out.expired });
+      this.publish({ type: 'payment', payment: out.expired }, { kind: 'payment', payment: out.expired });
       throw new CoreError('expired', 'payment has expired');
     }
-    this.publish({ type: 'payment', payment: out.paid });
+    this.publish({ type: 'payment', payment: out.paid }, { kind: 'payment', payment: out.paid });
     return { payment: out.paid, payer_balance_minor: null };
   }
 
@@ -621,7 +635,7 @@ export class Payments {
       return this.transition(q, cur, to, failure_code, now);
     });
     if (p === null) return (await this.get(payment_id))!;
-    this.publish({ type: 'payment', payment: p });
+    this.publish({ type: 'payment', payment: p }, { kind: 'payment', payment: p });
     return p;
   }
 
@@ -651,7 +665,7 @@ export class Payments {
       for (const p of ps) await this.afterChange(q, { kind: 'payment', payment: p }, now);
       return ps;
     });
-    for (const p of expired) this.publish({ type: 'payment', payment: p });
+    for (const p of expired) this.publish({ type: 'payment', payment: p }, { kind: 'payment', payment: p });
     return expired.length;
   }
 
@@ -714,7 +728,7 @@ export class Payments {
       await this.afterChange(q, { kind: 'refund', payment, refund }, now);
       return { refund, payment, replayed: false };
     });
-    if (!out.replayed) this.publish({ type: 'payment', payment: out.payment });
+    if (!out.replayed) this.publish({ type: 'payment', payment: out.payment }, { kind: 'refund', payment: out.payment, refund: out.refund });
     return out;
   }
 
@@ -776,7 +790,7 @@ export class Payments {
       await this.afterChange(q, { kind: 'payout', payout }, now);
       return { payout, replayed: false };
     });
-    if (!out.replayed) this.publish({ type: 'payout', payout: out.payout });
+    if (!out.replayed) this.publish({ type: 'payout', payout: out.payout }, { kind: 'payout', payout: out.payout });
     return out;
   }
 
@@ -807,8 +821,11 @@ export class Payments {
    * transaction of their own with asynchronous commit (a node that misses one catches up
    * within the catch-up interval, or on its next cache miss or resync).
    */
-  private publish(c: Change): void {
+  private publish(c: Change, ev: CallbackEvent | null): void {
     this.o.feed.publish(c);
+    // The change committed outbox rows: the dispatcher is woken for them (only then: a wake-up
+    // is a query, and most changes of most dialects call nobody back).
+    if (ev && this.outboxWatchers.length && this.callsBack(ev)) for (const fn of this.outboxWatchers) fn();
     // With this node's id: the node hears its own notifications too, and skips them unread.
     this.announceQueue.push(encodeAnnouncement(this.nodeId, this.o.announceKey, c));
     // A stuck notifier must not grow memory without bound: the oldest go (catch-up covers them).
