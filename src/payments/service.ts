@@ -190,9 +190,23 @@ export class Payments {
     return rows.map(toPayment);
   }
   /** Ids and versions of the payments changed since a moment (the status cache's catch-up). */
-  async changedSince(since: Date, limit: number): Promise<{ id: string; version: number; updated_at: Date }[]> {
-    const rows = await this.o.db.query('select id, version, updated_at from payments where updated_at >= $1 order by updated_at limit $2', [since, limit]);
-    return rows.map((r) => ({ id: String(r.id), version: Number(r.version), updated_at: r.updated_at }));
+  /**
+   * Payments changed since `since` (oldest first, at most `limit`) as id and version, and the
+   * time of the last one. Answered as ONE row holding "id:version,id:version,…": a catch-up
+   * pass reads thousands of rows every second under load, and parsing them as rows (three
+   * fields and a date each) stalled the event loop for tens of milliseconds per pass.
+   */
+  async changedSince(since: Date, limit: number): Promise<{ changed: { id: string; version: number }[]; last_updated_at: Date | null }> {
+    const [row] = await this.o.db.query<{ list: string | null; last_at: Date | null }>(
+      `select string_agg(id::text || ':' || version::text, ',' order by updated_at, id) as list, max(updated_at) as last_at
+         from (select id, version, updated_at from payments where updated_at >= $1 order by updated_at limit $2) s`,
+      [since, limit],
+    );
+    const changed = row?.list ? row.list.split(',').map((kv) => {
+      const i = kv.indexOf(':');
+      return { id: kv.slice(0, i), version: Number(kv.slice(i + 1)) };
+    }) : [];
+    return { changed, last_updated_at: row?.last_at ?? null };
   }
   async getByRef(merchant_id: string, dialect: string, merchant_ref: string): Promise<PaymentRecord | null> {
     const rows = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [merchant_id, dialect, merchant_ref]);

@@ -98,9 +98,9 @@ export class StatusCache {
    * a cached status can be even when a notification never arrives.
    */
   async catchUp(since: Date): Promise<{ updated: number; next_since: Date | null }> {
-    const changed = await this.payments.changedSince(since, CATCH_UP_MAX_ROWS);
+    const { changed, last_updated_at } = await this.payments.changedSince(since, CATCH_UP_MAX_ROWS);
     // A full page: the next pass continues from the last row seen, not from now.
-    const next_since = changed.length === CATCH_UP_MAX_ROWS ? changed[changed.length - 1]!.updated_at : null;
+    const next_since = changed.length === CATCH_UP_MAX_ROWS ? last_updated_at : null;
     const stale = changed.filter((c) => {
       const cur = this.byId.get(c.id);
       return cur !== undefined && cur.version < c.version;
