@@ -848,6 +848,9 @@ export class Payments {
   }
 
   private async announce(): Promise<void> {
+    // The changes committed in this turn of the event loop go in the first statement together
+    // (under load many answers arrive in one turn); later ones queue behind it.
+    await new Promise((r) => setImmediate(r));
     while (this.announceQueue.length) {
       await this.o.db.notify(FEED_CHANNEL, this.announceQueue.splice(0, 1000));
     }
