@@ -448,7 +448,7 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
     ? await seedPending(a, one.merchant[0]!, npending, d === 'ibous' ? 'ibous' : 'bench')
     : (await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: npending, groups: { a: urls }, steps: [createStep(d, 'a')], perOp: one, collect: ['id'] })).collected!.map((x) => x.id!);
   // Offered well below what one node sustains: visibility is measured, not saturation.
-  const rate = Math.max(20, Math.floor((payRate || 200) / 4));
+  const rate = Number(process.env.BENCH_FANOUT_RATE) || Math.max(20, Math.floor((payRate || 200) / 4));
   // Both loads start with a warm-up (not counted): fresh nodes compile their code, prepare
   // their statements and learn their accounts on the first requests.
   const warmup_s = QUICK ? 2 : 3;
@@ -463,7 +463,10 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
   // A quarter of what one node answered in scenario 1, spread over three nodes.
   const pollRate = Math.max(100, Math.min(QUICK ? 600 : 1500, Math.floor((pollRateMax || 2000) / 4)));
   const pollP = loadgen({ mode: 'open', rate: pollRate, duration_s: D, warmup_s, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
+  // Each node's own pauses over the measured part (GC, event-loop delay), reset when it starts.
+  setTimeout(() => void Promise.all(nodes.map((n) => api(n.url, 'POST', '/bench/stalls', { reset: true }))), warmup_s * 1000);
   const [pay, poll] = await Promise.all([payP, pollP]);
+  for (const [i, n] of nodes.entries()) log(`  node ${'ABC'[i]} stalls: ${(await api(n.url, 'POST', '/bench/stalls', {})).text}`);
   await new Promise((r) => setTimeout(r, 500)); // let the last notifications land
   row('4 fan-out', `payments across 3 nodes (${rate}/s offered, create on one, pay on the next)`, DRIVER_DOC[d], pay, 'payments/s', Math.max(...nodes.map((n) => n.rss_mb())));
   row('4 fan-out', `polling spread over the 3 nodes at the same time (${pollRate}/s offered)`, d === 'ibous' ? 'ibous PaymentProcess' : 'core status route', poll, 'req/s', null);
