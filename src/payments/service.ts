@@ -189,10 +189,9 @@ export class Payments {
     const rows = await this.o.db.query('select * from payments where id = any($1::bigint[])', [ok]);
     return rows.map(toPayment);
   }
-  /** Ids and versions of the payments changed since a moment (the status cache's catch-up). */
   /**
-   * Payments changed since `since` (oldest first, at most `limit`) as id and version, and the
-   * time of the last one. Answered as ONE row holding "id:version,id:version,…": a catch-up
+   * The status cache's catch-up: payments changed since `since` (oldest first, at most
+   * `limit`) as id and version, and the time of the last one. Answered as ONE row holding "id:version,id:version,…": a catch-up
    * pass reads thousands of rows every second under load, and parsing them as rows (three
    * fields and a date each) stalled the event loop for tens of milliseconds per pass.
    */

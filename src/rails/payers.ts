@@ -130,17 +130,17 @@ export class Payers {
     this.wrongPin(Number(r.pin_failures));
   }
 
+  /** Group-commit statistics of the PIN checks (for /metrics). */
+  batching(): { pin_check: GroupCommit<never, never>['stats'] } {
+    return { pin_check: { ...this.pinChecks.stats } };
+  }
+
   /**
    * PIN checks that arrive together run as one UPDATE (group commit: one statement and one
    * commit for many payers). Per row it is exactly the single check: compare, count, lock at
    * the limit; a locked or legacy account is not updated and gets undefined (the caller's
    * slow path answers it). One check per account per batch, accounts in id order.
    */
-  /** Group-commit statistics of the PIN checks (for /metrics). */
-  batching(): { pin_check: GroupCommit<never, never>['stats'] } {
-    return { pin_check: { ...this.pinChecks.stats } };
-  }
-
   private readonly pinChecks = new GroupCommit<{ account_id: string; candidate: string; now: Date }, Record<string, any> | undefined>(
     async (items) => {
       const sorted = [...items].sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
