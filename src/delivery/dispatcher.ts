@@ -34,22 +34,38 @@ const BATCH = 20;
 /** How long a claimed row stays ours: longer than one attempt can take. */
 const LEASE_MS = 60_000;
 
-async function readLimited(res: Response, max: number): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
+/**
+ * The receiver's answer, up to `max` bytes (the rest is discarded), and the error that cut it
+ * short if any (a time-out or a reset in the middle of the body): what was read is kept.
+ */
+async function readLimited(res: Response, max: number): Promise<{ text: string; error: unknown }> {
   const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
+  let error: unknown = null;
+  if (res.body) {
+    const reader = res.body.getReader();
+    let size = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > max) {
+          await reader.cancel().catch(() => {});
+          break;
+        }
+        chunks.push(value);
+      }
+    } catch (e) {
+      error = e;
       await reader.cancel().catch(() => {});
-      break;
     }
-    chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return { text: Buffer.concat(chunks).toString('utf8'), error };
+}
+
+/** An attempt's error as logged. */
+function describe(e: unknown, timeout_ms: number): string {
+  return (e as Error)?.name === 'TimeoutError' ? `timed out after ${timeout_ms} ms` : String((e as Error)?.message ?? e).slice(0, 500);
 }
 
 export class Dispatcher {
@@ -147,21 +163,27 @@ export class Dispatcher {
         signal: AbortSignal.timeout(this.cfg.timeout_ms),
       });
       status = res.status;
-      const text = await readLimited(res, RESPONSE_MAX_BYTES);
+      const body = await readLimited(res, RESPONSE_MAX_BYTES);
+      const text = body.text;
       excerpt = text.slice(0, RESPONSE_EXCERPT_BYTES);
       ok = res.status >= 200 && res.status < 300;
+      // A 2xx status is the acknowledgement where the dialect asks for no more: an answer body
+      // cut short afterwards (a time-out, a reset) is noted, and the callback is not sent again.
+      const cut = body.error ? `answer cut short: ${describe(body.error, this.cfg.timeout_ms)}` : null;
       if (ok && r.ack === 'json_success') {
         try {
+          if (body.error) throw body.error;
           // Apps written in loosely typed languages answer "true" as often as true.
           const success = JSON.parse(text)?.success;
           ok = success === true || success === 'true';
         } catch {
           ok = false;
         }
-        if (!ok) error = 'receiver did not answer {"success": true}';
+        if (!ok) error = cut ?? 'receiver did not answer {"success": true}';
       } else if (!ok) error = `HTTP ${res.status}`;
+      else error = cut;
     } catch (e) {
-      error = (e as Error).name === 'TimeoutError' ? `timed out after ${this.cfg.timeout_ms} ms` : String((e as Error).message ?? e).slice(0, 500);
+      error = describe(e, this.cfg.timeout_ms);
     }
     const latency_ms = Math.round(performance.now() - started);
     const now = this.clock.now();

@@ -67,6 +67,22 @@ test('a receiver that never answers costs one bounded timeout per attempt', asyn
   assert.equal(row.attempts[0].status_code, null);
 });
 
+test('a 2xx whose body then stalls is the acknowledgement: delivered once, the cut noted', async () => {
+  const stall = await serve((_q, s) => {
+    s.writeHead(200, { 'content-type': 'text/plain' });
+    s.write('ok so far'); // and never ends: the attempt's time limit cuts the body
+  });
+  const id = await paidTo(stall);
+  const row = await eventually(async () => {
+    const r = await t.admin('GET', `/admin/callbacks/${id}`);
+    return r.body.state === 'delivered' ? r.body : null;
+  }, 20_000);
+  assert.equal(row.attempts.length, 1);
+  assert.equal(row.attempts[0].status_code, 200);
+  assert.match(row.attempts[0].error, /answer cut short: timed out after 500 ms/);
+  assert.equal(row.attempts[0].response_excerpt, 'ok so far');
+});
+
 test('a huge answer is read only up to the limit; the excerpt kept is bounded', async () => {
   let written = 0;
   const huge = await serve((_q, s) => {
