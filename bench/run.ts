@@ -17,7 +17,9 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const D = QUICK ? 4 : 15; // seconds of measured load per run
+const D = QUICK ? 3 : 15; // seconds of measured load per run
+// The floor run of scenario 3 (a baseline of latency, not of throughput) in --quick mode.
+const D_SHORT = QUICK ? 2 : D;
 const PENDING = 10_000;
 const PG_BASE = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN = 'bench-admin-token-' + Math.random().toString(36).slice(2);
@@ -385,7 +387,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
     const sample = await api(node.url, cs.method, cs.path, JSON.parse(fill(cs.body!)), Object.fromEntries(Object.entries(cs.headers ?? {}).map(([k, v]) => [k, fill(v)])));
     await node.stop();
     const bare = await startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path, BARE_BODY: sample.text, BARE_STATUS: String(sample.status) });
-    const floor = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [bare.url] }, steps: [{ ...cs, extract: undefined }], perOp });
+    const floor = await loadgen({ mode: 'open', rate: half, duration_s: D_SHORT, warmup_s: 1, connections: 64, groups: { a: [bare.url] }, steps: [{ ...cs, extract: undefined }], perOp });
     row('3 create latency', `bare Fastify route, same JSON, same rate (${half}/s, open loop)`, 'bare', floor, 'req/s', bare.rss_mb());
     await bare.stop();
     log(`callbacks delivered: ${receiver.count()}`);
