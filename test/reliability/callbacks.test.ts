@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { eventually, startGateway, type TestGateway } from '../harness.ts';
-import { call, type Creds, flexpay, json } from './clients.ts';
+import { call, type Creds, flexpay, intouch, json } from './clients.ts';
 
 let t: TestGateway;
 let creds: Creds;
@@ -81,6 +81,23 @@ test('a 2xx whose body then stalls is the acknowledgement: delivered once, the c
   assert.equal(row.attempts[0].status_code, 200);
   assert.match(row.attempts[0].error, /answer cut short: timed out after 500 ms/);
   assert.equal(row.attempts[0].response_excerpt, 'ok so far');
+});
+
+test('where the app must answer {"success": true} (IntouchPay), a body cut short is a failed attempt', async () => {
+  await t.createPayer('subscriber', { phone: '250788500001', pin: '1111', currency: 'RWF', balance: '100000' });
+  const stall = await serve((_q, s) => {
+    s.writeHead(200, { 'content-type': 'application/json' });
+    s.write('{"success":'); // and never ends
+  });
+  const r = await intouch(t.url, creds.intouchpay, 'requestpayment', { amount: '500', mobilephone: '250788500001', requesttransactionid: `cut-${++n}`, callbackurl: stall }, t.clock.now());
+  assert.equal(r.body.responsecode, '1000', r.text);
+  const p = (await call(`${t.url}/handset/api/250788500001/prompts`)).body.prompts[0];
+  assert.equal((await call(`${t.url}/handset/api/250788500001/prompts/${p.id}/approve`, json({ pin: '1111' }))).status, 200);
+  const id = (await t.admin('GET', `/admin/payments/${p.payment_id}`)).body.callbacks[0].id;
+  const row = await attempts(id, 1);
+  assert.equal(row.attempts[0].status_code, 200);
+  assert.match(row.attempts[0].error, /answer cut short: timed out after 500 ms/);
+  assert.notEqual(row.state, 'delivered');
 });
 
 test('a huge answer is read only up to the limit; the excerpt kept is bounded', async () => {
