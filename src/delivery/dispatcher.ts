@@ -63,6 +63,16 @@ async function readLimited(res: Response, max: number): Promise<{ text: string; 
   return { text: Buffer.concat(chunks).toString('utf8'), error };
 }
 
+/** The app's answer says `{"success": true}` (apps in loosely typed languages answer "true" as often as true). */
+function answeredSuccess(text: string): boolean {
+  try {
+    const success = JSON.parse(text)?.success;
+    return success === true || success === 'true';
+  } catch {
+    return false;
+  }
+}
+
 /** An attempt's error as logged. */
 function describe(e: unknown, timeout_ms: number): string {
   return (e as Error)?.name === 'TimeoutError' ? `timed out after ${timeout_ms} ms` : String((e as Error)?.message ?? e).slice(0, 500);
@@ -171,14 +181,7 @@ export class Dispatcher {
       // cut short afterwards (a time-out, a reset) is noted, and the callback is not sent again.
       const cut = body.error ? `answer cut short: ${describe(body.error, this.cfg.timeout_ms)}` : null;
       if (ok && r.ack === 'json_success') {
-        try {
-          if (body.error) throw body.error;
-          // Apps written in loosely typed languages answer "true" as often as true.
-          const success = JSON.parse(text)?.success;
-          ok = success === true || success === 'true';
-        } catch {
-          ok = false;
-        }
+        ok = !body.error && answeredSuccess(text);
         if (!ok) error = cut ?? 'receiver did not answer {"success": true}';
       } else if (!ok) error = `HTTP ${res.status}`;
       else error = cut;

@@ -144,6 +144,7 @@ function cap<K, V>(m: Map<K, V>, max: number): Map<K, V> {
 
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
+  private readonly outboxWatchers: (() => void)[] = [];
   private readonly announceQueue: string[] = [];
   /** This process's id in its change notifications. */
   readonly nodeId = randomBytes(6).toString('hex');
@@ -160,7 +161,6 @@ export class Payments {
   onOutbox(fn: () => void): void {
     this.outboxWatchers.push(fn);
   }
-  private readonly outboxWatchers: (() => void)[] = [];
 
   /** Whether the event has callbacks: the builders are functions of the event, so this is what afterChange wrote. */
   private callsBack(ev: CallbackEvent): boolean {
