@@ -17,7 +17,7 @@ const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
-const D = QUICK ? 3 : 15; // seconds of measured load per run
+const D = Number(process.env.BENCH_D) || (QUICK ? 3 : 15); // seconds of measured load per run (BENCH_D overrides)
 // The floor run of scenario 3 (a baseline of latency, not of throughput) in --quick mode.
 const D_SHORT = QUICK ? 2 : D;
 const PENDING = 10_000;

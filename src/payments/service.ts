@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/index.ts';
-import { assertBalanced, merchantAccount, postEntry, systemAccount } from '../ledger/ledger.ts';
+import { type AccountRow, assertBalanced, merchantAccount, postEntry, systemAccount, toAccount } from '../ledger/ledger.ts';
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
 import { type Db, type Queryable } from '../store/db.ts';
 import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
@@ -125,6 +125,34 @@ interface PayItem {
   extra_details: string;
   postings: { account_id: string; amount_minor: bigint }[];
   messages: OutboxMessage[];
+  /** The PIN to compare on the locked payer row first, or null (no PIN check in this statement). */
+  pin: PinCheck | null;
+}
+
+/** What the statement did for one item: paid or not; and, when a PIN was asked, how it compared. */
+interface PayOutcome {
+  paid: PaidInBatch | null;
+  pin: { ok: boolean; failures: number; account: AccountRow } | null;
+}
+
+/** A PIN to check in the paying statement: its keyed hash and the lockout policy (the caller's). */
+export interface PinCheck {
+  candidate: string;
+  /** Wrong PINs in a row that lock the account. */
+  max_failures: number;
+  lock_ms: number;
+}
+
+/** See Payments.payWithPin. */
+export type PinnedPay =
+  | { pin: 'paid'; payment: PaymentRecord; payer_balance_minor: bigint; account: AccountRow }
+  | { pin: 'right'; account: AccountRow }
+  | { pin: 'wrong'; failures: number }
+  | { pin: 'unchecked' };
+
+/** The columns of a row that start with `prefix`, without it. */
+function unprefixed(r: Record<string, any>, prefix: string): Record<string, any> {
+  return Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 }
 
 /** What the one-statement pay needs to know beforehand. */
@@ -369,7 +397,7 @@ export class Payments {
   private async payWithBalance(payment_id: string, source: PaySource, extraDetails: Record<string, unknown>): Promise<{ payment: PaymentRecord; payer_balance_minor: bigint | null }> {
     const now = this.o.clock.now();
     if (source.kind === 'account' && ID_RE.test(payment_id)) {
-      const fast = await this.payInOneStatement(payment_id, source.account_id, extraDetails, now);
+      const fast = (await this.payInOneStatement(payment_id, source.account_id, extraDetails, now))?.paid;
       if (fast) {
         this.publish({ type: 'payment', payment: fast.payment }, { kind: 'payment', payment: fast.payment });
         return fast;
@@ -444,19 +472,42 @@ export class Payments {
   }
 
   /**
-   * The common case of `pay` (a pending, unexpired payment paid from a payer account whose
-   * merchant and fee accounts exist) in two round trips and no explicit transaction: one read
-   * of the payment with what the posting needs, then ONE statement that moves the payment to
-   * succeeded (guarded by its version, state and expiry), applies the postings to the balances
-   * (non-negative check in the UPDATE), writes the journal entry, its postings and the outbox
-   * rows. Postgres runs a single statement atomically and answers after its commit, so the
-   * guarantees are those of the transaction below; row locks are held for one statement and
-   * its commit instead of eight round trips. Anything unusual (not pending, expired, short
-   * balance, unknown accounts, a concurrent change, a deadlock) makes the statement change
-   * nothing (it aborts itself if the balances did not all move) and returns null: the caller
-   * then runs the full transaction, which gives the exact answer.
+   * Checks the payer's PIN and pays from its account in ONE statement (group-committed with
+   * other pays): the PIN counters and the balance of the payer row change together, under the
+   * lock, so concurrent guesses are counted in order exactly as by Payers.checkPin. Answers:
+   * - paid: the PIN was right and the payment is made (with the payer's account right after);
+   * - right: the PIN was right (its counter reset) but this statement did not pay (not pending,
+   *   expired, short balance, stale facts): the caller pays the usual way for the exact answer;
+   * - wrong: the PIN was wrong; `failures` in a row now (the lock is set at the limit);
+   * - unchecked: nothing was compared nor written (locked account, a PIN stored in another
+   *   form, unknown facts, a refused statement): the caller checks the PIN the usual way.
+   * The lockout policy is the caller's (Payers): this only carries it into the statement.
    */
-  private async payInOneStatement(payment_id: string, account_id: string, extraDetails: Record<string, unknown>, now: Date): Promise<PaidInBatch | null> {
+  async payWithPin(payment_id: string, account_id: string, check: PinCheck, extraDetails: Record<string, unknown> = {}): Promise<PinnedPay> {
+    if (!ID_RE.test(payment_id)) return { pin: 'unchecked' };
+    const r = await this.payInOneStatement(payment_id, account_id, extraDetails, this.o.clock.now(), check);
+    if (!r || !r.pin) return { pin: 'unchecked' };
+    if (!r.pin.ok) return { pin: 'wrong', failures: r.pin.failures };
+    if (!r.paid) return { pin: 'right', account: r.pin.account };
+    this.publish({ type: 'payment', payment: r.paid.payment }, { kind: 'payment', payment: r.paid.payment });
+    return { pin: 'paid', payment: r.paid.payment, payer_balance_minor: r.paid.payer_balance_minor, account: r.pin.account };
+  }
+
+  /**
+   * The common case of `pay` (a pending, unexpired payment paid from a payer account whose
+   * merchant and fee accounts exist) in at most two round trips and no explicit transaction:
+   * a read of the payment with what the posting needs (skipped when this node created the
+   * payment), then ONE statement that moves the payment to succeeded (guarded by its version,
+   * state and expiry), applies the postings to the balances (non-negative check in the
+   * UPDATE), writes the journal entry, its postings and the outbox rows, and, when asked,
+   * checks the payer's PIN first. Postgres runs a single statement atomically and answers
+   * after its commit, so the guarantees are those of the full transaction; row locks are held
+   * for one statement and its commit instead of eight round trips. Anything unusual makes the
+   * statement leave that payment alone (or abort itself if the balances did not all move) and
+   * answers paid: null; the caller then runs the full transaction, which gives the exact answer.
+   * Null: nothing was tried.
+   */
+  private async payInOneStatement(payment_id: string, account_id: string, extraDetails: Record<string, unknown>, now: Date, pin?: PinCheck): Promise<PayOutcome | null> {
     if (!ID_RE.test(account_id)) return null;
     const known = this.known(payment_id, account_id);
     let k: PayFacts;
@@ -498,27 +549,32 @@ export class Payments {
       ...p, state: 'succeeded', fee_minor: fee, payer_account_id: String(acct.id), payer_name: acct.name,
       completed_at: now, updated_at: now, details, version: p.version + 1,
     };
-    const paid = await this.pays.submit({
+    const out = await this.pays.submit({
       p, payer: acct, fee_minor: fee, fee_bps_seen: k.fee_bps ?? -1, now, extra_details: JSON.stringify(extraDetails),
-      postings, messages: this.messagesOf({ kind: 'payment', payment: expected }),
+      postings, messages: this.messagesOf({ kind: 'payment', payment: expected }), pin: pin ?? null,
     });
-    this.recent.delete(p.id);
-    if (!paid) this.forget(k); // paid, expired, short or changed meanwhile: nothing was written
-    return paid;
+    // Paid, expired, short or changed meanwhile: nothing was paid and the facts may be stale.
+    // (A wrong PIN says nothing about them.)
+    if (out?.paid || !out?.pin || out.pin.ok) this.recent.delete(p.id);
+    if (!out?.paid && (!out?.pin || out.pin.ok)) this.forget(k);
+    return out;
   }
 
   /**
-   * Pays that arrived together, as ONE statement (group commit): the payments move to
-   * succeeded (each guarded by its version, state, expiry, fee rate and payer), the balance
-   * changes of the payments that moved are summed per account and applied in account-id order
-   * (the non-negative check in the UPDATE), and their journal entries, postings and outbox rows
-   * are written. A single statement is atomic and is answered after its commit. A payment
-   * whose guard fails, or whose payer is short already, is left out (null: the caller runs the
-   * full transaction, which gives the exact answer). If a balance did not move as expected
-   * (a concurrent change), the statement aborts itself (a failing cast in the final select),
-   * nothing stays, and every payment of the batch goes the full way, as on a deadlock.
+   * Pays that arrived together, as ONE statement (group commit). In order: the payments are
+   * locked (id order), then every account the batch may change (account-id order, the order
+   * of every other writer of balances and PIN counters), read as locked. Each asked-for PIN is
+   * compared on its locked payer row. The payments move to succeeded (each guarded by its
+   * version, state, expiry, fee rate, payer, balance and PIN), the balance changes of those
+   * that moved are summed per account, and each account row is updated once with its balance
+   * change and its PIN counters (the non-negative check in the UPDATE); their journal entries,
+   * postings and outbox rows are written. A single statement is atomic and is answered after
+   * its commit. A payment whose guard fails is left out (paid: null; the caller runs the full
+   * transaction, which gives the exact answer). If an account did not change as expected (a
+   * concurrent change), the statement aborts itself (a failing cast in the final select),
+   * nothing stays (PIN counters neither), and every item answers null, as on a deadlock.
    */
-  private readonly pays = new GroupCommit<PayItem, PaidInBatch | null>(
+  private readonly pays = new GroupCommit<PayItem, PayOutcome | null>(
     async (unsorted) => {
       const items = [...unsorted].sort((a, b) => (BigInt(a.p.id) < BigInt(b.p.id) ? -1 : 1));
       const post = items.flatMap((it) => it.postings.map((x) => [it.p.id, x.account_id, x.amount_minor.toString()] as const));
@@ -527,35 +583,59 @@ export class Payments {
       try {
         rows = await this.o.db.query(
           `with v as (
-             select * from unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::int[])
-               as v(id, version, fee, payer, payer_name, at, extra, fee_bps)
+             select * from unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::int[],
+                                  $18::text[], $19::int[], $20::bigint[])
+               as v(id, version, fee, payer, payer_name, at, extra, fee_bps, pin, pin_max, pin_lock_ms)
            ), lp as materialized (
              -- The payments locked first, in id order, whatever plan the UPDATE gets.
              select id from payments where id in (select id from v) order by id for update
+           ), la as materialized (
+             -- Then every account this statement may change (payers, merchants, fees), in
+             -- account-id order (LockRows runs above the Sort; the count makes lp run first).
+             -- Locked rows are read as they are now, not as the statement's snapshot saw them:
+             -- the PIN is compared and the balance checked on the row this statement updates.
+             select a.id, a.kind, a.currency, a.name, a.balance_minor, a.pin_hash, a.pin_failures, a.locked_until
+               from accounts a
+              where a.id in (select payer from v union select unnest($10::bigint[])) and (select count(*) from lp) >= 0
+              order by a.id for update
+           ), c as (
+             select v.*, la.kind, la.currency, la.name, la.balance_minor,
+                    v.pin is not null and la.pin_hash like 'h1$%' and (la.locked_until is null or la.locked_until <= v.at) as pin_checked,
+                    la.pin_hash = v.pin as pin_ok,
+                    -- An expired lock starts a fresh count (the old failures belong to the lock that ended).
+                    case when la.locked_until is not null then 0 else la.pin_failures end as pin_failures_before
+               from v join la on la.id = v.payer
            ), pay as (
-             update payments p set state = 'succeeded', fee_minor = v.fee, payer_account_id = v.payer, payer_name = v.payer_name,
-                    completed_at = v.at, updated_at = v.at, details = p.details || v.extra::jsonb, version = p.version + 1
-               from v
-              where p.id = v.id and p.id in (select id from lp) and p.version = v.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > v.at)
-                and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = v.fee_bps
-                and exists (select 1 from accounts a where a.id = v.payer and a.kind in ('wallet', 'subscriber') and a.currency = p.currency
-                               and a.name is not distinct from v.payer_name and a.balance_minor >= p.amount_minor + p.surcharge_minor)
+             update payments p set state = 'succeeded', fee_minor = c.fee, payer_account_id = c.payer, payer_name = c.payer_name,
+                    completed_at = c.at, updated_at = c.at, details = p.details || c.extra::jsonb, version = p.version + 1
+               from c
+              where p.id = c.id and p.id in (select id from lp) and (c.pin is null or (c.pin_checked and c.pin_ok))
+                and p.version = c.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > c.at)
+                and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = c.fee_bps
+                and c.kind in ('wallet', 'subscriber') and c.currency = p.currency and c.name is not distinct from c.payer_name
+                and c.balance_minor >= p.amount_minor + p.surcharge_minor
              returning p.*
            ), x as (
              select x.pid, x.a, x.m, pay.currency from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
            ), mv as (
              select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0
-           ), locked as materialized (
-             -- Every balance row this statement changes, locked in account-id order (LockRows
-             -- runs above the Sort), the order of every other writer of balances: concurrent
-             -- batches of several nodes, PIN checks and postEntry never wait on each other in a cycle.
-             select id from accounts where id in (select a from mv) order by id for update
+           ), pins as (
+             -- A right PIN resets the count; a wrong one adds to it and locks at the limit.
+             select c.payer as id, case when c.pin_ok then 0 else c.pin_failures_before + 1 end as failures,
+                    case when not c.pin_ok and c.pin_failures_before + 1 >= c.pin_max then c.at + c.pin_lock_ms * interval '1 millisecond' end as locked_until
+               from c where c.pin_checked
+           ), au as (
+             -- One change per account row: a row is never updated twice in one statement.
+             select coalesce(mv.a, pins.id) as id, mv.currency, coalesce(mv.m, 0) as m, pins.id is not null as pin, pins.failures, pins.locked_until
+               from mv full join pins on pins.id = mv.a
            ), moved as (
-             update accounts a set balance_minor = a.balance_minor + mv.m
-               from mv join locked l on l.id = mv.a
-              where a.id = mv.a and a.currency = mv.currency
-                and (mv.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + mv.m >= 0)
-             returning a.id, a.balance_minor
+             update accounts a set balance_minor = a.balance_minor + au.m,
+                    pin_failures = case when au.pin then au.failures else a.pin_failures end,
+                    locked_until = case when au.pin then au.locked_until else a.locked_until end
+               from au
+              where a.id = au.id and (au.currency is null or a.currency = au.currency)
+                and (au.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + au.m >= 0)
+             returning a.*
            ), e as (
              insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, pay.completed_at from pay returning id, payment_id
            ), po as (
@@ -567,15 +647,18 @@ export class Payments {
                from unnest($12::bigint[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[]) as o(pid, ev, url, body, ct, ack)
                join pay on pay.id = o.pid
            )
-           select pay.*, (select balance_minor from moved where moved.id = pay.payer_account_id) as x_payer_balance,
-                  case when (select count(*) from moved) = (select count(*) from mv) then 0
-                              else ('paygate: balances not all moved for payment ' || pay.id)::int end as x_check
-             from pay`,
+           select pay.*, c.id as x_item, pay.id is not null as x_paid, c.pin_checked as x_pin_checked, c.pin_ok as x_pin_ok, pins.failures as x_pin_failures,
+                  m.id as xa_id, m.kind as xa_kind, m.currency as xa_currency, m.merchant_id as xa_merchant_id, m.name as xa_name, m.phone as xa_phone,
+                  m.network as xa_network, m.balance_minor as xa_balance_minor, m.settings as xa_settings, m.created_at as xa_created_at,
+                  case when (select count(*) from moved) = (select count(*) from au) then 0
+                       else ('paygate: accounts not all changed for payment ' || c.id)::int end as x_check
+             from c left join pay on pay.id = c.id left join pins on pins.id = c.payer left join moved m on m.id = c.payer`,
           [items.map((it) => it.p.id), items.map((it) => it.p.version), items.map((it) => it.fee_minor.toString()), items.map((it) => it.payer.id),
             items.map((it) => it.payer.name), items.map((it) => it.now.toISOString()), items.map((it) => it.extra_details), items.map((it) => it.fee_bps_seen),
             post.map((x) => x[0]), post.map((x) => x[1]), post.map((x) => x[2]),
             msgs.map(([id]) => id), msgs.map(([, m]) => m.event), msgs.map(([, m]) => m.url), msgs.map(([, m]) => m.body),
-            msgs.map(([, m]) => m.content_type ?? 'application/json'), msgs.map(([, m]) => m.ack ?? '2xx')],
+            msgs.map(([, m]) => m.content_type ?? 'application/json'), msgs.map(([, m]) => m.ack ?? '2xx'),
+            items.map((it) => it.pin?.candidate ?? null), items.map((it) => it.pin?.max_failures ?? 0), items.map((it) => it.pin?.lock_ms ?? 0)],
         );
       } catch (err) {
         // The database refused the statement, so it changed nothing (a short balance after all,
@@ -584,10 +667,21 @@ export class Payments {
         if (!refusedByDatabase(err)) throw err;
         return items.map(() => null);
       }
-      const byId = new Map(rows.map((r) => [String(r.id), { payment: toPayment(r), payer_balance_minor: BigInt(r.x_payer_balance) }]));
-      return unsorted.map((it) => byId.get(it.p.id) ?? null);
+      const byId = new Map(rows.map((r) => [String(r.x_item), r]));
+      return unsorted.map((it): PayOutcome | null => {
+        const r = byId.get(it.p.id);
+        if (!r) return null;
+        const paid = r.x_paid ? { payment: toPayment(r), payer_balance_minor: BigInt(r.xa_balance_minor) } : null;
+        if (!it.pin) return paid ? { paid, pin: null } : null;
+        if (!r.x_pin_checked) return null;
+        const account = toAccount(unprefixed(r, 'xa_'));
+        // Read back what was written: a right PIN leaves no failures, a wrong one at least one.
+        if (r.x_pin_ok !== (Number(r.x_pin_failures) === 0) || String(account.id) !== it.payer.id) throw new Error(`invariant: PIN check of account ${it.payer.id} read back inconsistent`);
+        return { paid, pin: { ok: r.x_pin_ok === true, failures: Number(r.x_pin_failures), account } };
+      });
     },
-    // One payment and one payer once per batch: each payer's check covers exactly its debit.
+    // One payment and one payer once per batch: each payer's check covers exactly its debit,
+    // and its row is changed once.
     { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`] },
   );
 

@@ -5,6 +5,7 @@ import { CoreError } from '../errors.ts';
 import { getAccount, type AccountRow, toAccount } from '../ledger/ledger.ts';
 import { type PinHasher, verifyLegacyPin } from '../merchants/secrets.ts';
 import { type Currency, isCurrency, parseAmount } from '../money/index.ts';
+import type { PaymentRecord } from '../payments/model.ts';
 import type { Payments } from '../payments/service.ts';
 import type { Db } from '../store/db.ts';
 import { GroupCommit } from '../store/group-commit.ts';
@@ -122,12 +123,31 @@ export class Payers {
   private async checkPinOnce(account_id: string, pin: unknown, retried: boolean): Promise<AccountRow> {
     const now = this.clock.now();
     if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
-    // Not a PIN at all: compared as a PIN that never matches (it still counts as a failure).
-    const candidate = typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
-    const r = await this.pinChecks.submit({ account_id, candidate, now });
+    const r = await this.pinChecks.submit({ account_id, candidate: this.candidate(account_id, pin), now });
     if (!r) return this.checkLegacyPin(account_id, pin, now, retried);
     if (r.x_ok) return toAccount(r);
     this.wrongPin(Number(r.pin_failures));
+  }
+
+  /** The keyed hash to compare; not a PIN at all is compared as one that never matches (it still counts as a failure). */
+  private candidate(account_id: string, pin: unknown): string {
+    return typeof pin === 'string' && pin.length <= 12 ? this.pins.hash(account_id, pin) : '-';
+  }
+
+  /**
+   * Checks the payer's PIN, then pays the payment from the payer's account: the same answers
+   * as checkPin followed by payments.payFrom (a wrong PIN pays nothing; a right one, then the
+   * payment's own answer), in one statement in the common case (Payments.payWithPin). Answers
+   * the payment and the payer's account right after it.
+   */
+  async payWithPin(payment_id: string, account_id: string, pin: unknown, extraDetails: Record<string, unknown>): Promise<{ payment: PaymentRecord; account: AccountRow }> {
+    if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
+    const r = await this.payments.payWithPin(payment_id, account_id, { candidate: this.candidate(account_id, pin), max_failures: PIN_MAX_FAILURES, lock_ms: PIN_LOCK_MS }, extraDetails);
+    if (r.pin === 'paid') return { payment: r.payment, account: r.account };
+    if (r.pin === 'wrong') this.wrongPin(r.failures);
+    const account = r.pin === 'right' ? r.account : await this.checkPin(account_id, pin);
+    const paid = await this.payments.payFrom(payment_id, account_id, extraDetails);
+    return { payment: paid.payment, account: { ...account, balance_minor: paid.payer_balance_minor } };
   }
 
   /** Group-commit statistics of the PIN checks (for /metrics). */

@@ -27,8 +27,8 @@
 //   Payer side (the handset simulator uses these; tests may too):
 //   rail.prompts(phone)                   → pending prompts of this phone (newest first)
 //   rail.approve(phone, prompt_id, pin)   → { prompt, payment }  PIN checked with lockout
-//        (ctx.payers.checkPin: CoreError 'unauthorized' wrong PIN / 'locked'), then
-//        ctx.payments.pay(id, {kind:'account', account_id}). Outcomes:
+//        and payment together (ctx.payers.payWithPin: CoreError 'unauthorized' wrong PIN /
+//        'locked', nothing paid). Outcomes:
 //          succeeded                          payment state 'succeeded'
 //          insufficient funds                 payment failed, failure_code 'insufficient_funds'
 //          prompt already expired             payment expired, failure_code 'expired'
@@ -196,9 +196,9 @@ export class MobileMoneyRail {
   /** The subscriber approves with the PIN; money moves subscriber → merchant in one transaction. */
   async approve(phone: string, prompt_id: string, pin: unknown): Promise<{ prompt: Prompt; payment: PaymentRecord }> {
     const pr = await this.openPrompt(phone, prompt_id);
-    await this.ctx.payers.checkPin(pr.account_id, pin); // unauthorized / locked
     try {
-      const payment = await this.ctx.payments.pay(pr.payment_id, { kind: 'account', account_id: pr.account_id }, { approved_on: 'handset' });
+      // The PIN first (unauthorized / locked pay nothing), then the payment: one statement as a rule.
+      const { payment } = await this.ctx.payers.payWithPin(pr.payment_id, pr.account_id, pin, { approved_on: 'handset' });
       return { prompt: await this.close(pr.id, 'approved', 'approved'), payment };
     } catch (e) {
       if (isCoreError(e, 'insufficient_funds')) {

@@ -85,11 +85,12 @@ export class WalletService {
   /** Pays from the phone's wallet in the payment's currency after checking its PIN. */
   async pay(p: PaymentRecord, phone: unknown, pin: unknown): Promise<{ payment: PaymentRecord; account: AccountRow }> {
     if (p.state !== 'pending') throw new CoreError('invalid_state', stateMessage(p.state), { state: p.state });
-    // The common case in two round trips: the PIN check (which answers the account) and the
-    // payment (which answers the balance after it). Anything else gets authenticate's answer.
+    // The common case in one statement: PIN check and payment (Payers.payWithPin). Anything
+    // else (no wallet in the payment's currency, a malformed PIN) gets authenticate's answer.
     const normalized = normalizePhone(phone);
     const id = normalized && typeof pin === 'string' && /^\d{4,6}$/.test(pin) ? await this.ctx.payers.idOf('wallet', normalized, p.currency) : null;
-    const account = id ? await this.ctx.payers.checkPin(id, pin) : (await this.authenticate(phone, pin, p.currency)).account;
+    if (id) return this.ctx.payers.payWithPin(p.id, id, pin, { wallet_phone_last4: normalized!.slice(-4) });
+    const account = (await this.authenticate(phone, pin, p.currency)).account;
     const paid = await this.ctx.payments.payFrom(p.id, account.id, { wallet_phone_last4: account.phone?.slice(-4) ?? null });
     return { payment: paid.payment, account: { ...account, balance_minor: paid.payer_balance_minor } };
   }

@@ -179,6 +179,50 @@ describe('wallet rail', () => {
     assert.equal((await processStatus(qr.qrcode_id)).status, '1');
   });
 
+  test('pays of many payers at once, right and wrong PINs mixed: PIN and payment in one statement, each its own answer', async () => {
+    const ws = await Promise.all(Array.from({ length: 12 }, (_, i) => newWallet(`Mixed ${i}`, '100', String(5000 + i))));
+    const tokens = await Promise.all(ws.map(async (w) => (await api('login', { phone: w.phone, pin: w.pin })).body.token as string));
+    const qrs = await Promise.all(ws.map(() => createQr()));
+    const pinChecksBefore = t.gw.payers.batching().pin_check.items;
+    const wrong = (i: number) => i % 3 === 0;
+    const answers = await Promise.all(ws.map((w, i) => api('pay', { qr: qrs[i]!.url, pin: wrong(i) ? '0000' : w.pin }, tokens[i])));
+    assert.deepEqual(answers.map((a) => a.status), ws.map((_, i) => (wrong(i) ? 401 : 200)));
+    for (const [i, a] of answers.entries()) {
+      if (wrong(i)) assert.match(a.body.error.message, /4 tries left/);
+      else assert.equal(a.body.wallet.balance, '40.00');
+    }
+    // No PIN check ran on its own: each was compared inside the paying statement.
+    assert.equal(t.gw.payers.batching().pin_check.items, pinChecksBefore);
+    const rows = await t.db.query('select phone, pin_failures, balance_minor from accounts where phone = any($1::text[])', [ws.map((w) => w.phone)]);
+    const byPhone = new Map(rows.map((r) => [r.phone as string, [Number(r.pin_failures), BigInt(r.balance_minor)]]));
+    assert.deepEqual(ws.map((w) => byPhone.get(w.phone)), ws.map((_, i) => (wrong(i) ? [1, 10000n] : [0, 4000n])));
+    assert.deepEqual(await Promise.all(qrs.map(async (q) => (await processStatus(q.qrcode_id)).status)), ws.map((_, i) => (wrong(i) ? '1' : '2')));
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('a right PIN resets the count even when the payment cannot be made (short balance), and a paid right PIN resets it too', async () => {
+    const w = await newWallet('Short Payer', '50', '8642');
+    const wt = (await api('login', { phone: w.phone, pin: w.pin })).body.token;
+    const count = async () => Number((await t.db.query('select pin_failures from accounts where phone = $1', [w.phone]))[0]!.pin_failures);
+    const qr = await createQr(); // 60.00 from 50.00
+    assert.equal((await api('pay', { qr: qr.url, pin: '0000' }, wt)).status, 401);
+    assert.equal((await api('pay', { qr: qr.url, pin: '1111' }, wt)).status, 401);
+    assert.equal(await count(), 2);
+    const short = await api('pay', { qr: qr.url, pin: w.pin }, wt);
+    assert.equal(short.status, 402);
+    assert.equal(await count(), 0, 'the right PIN was counted as right');
+    assert.equal((await processStatus(qr.qrcode_id)).status, '1', 'still payable');
+
+    const small = await createQr({ ...SEED_QR, amount: '20' });
+    assert.equal((await api('pay', { qr: small.url, pin: '0000' }, wt)).status, 401);
+    assert.equal(await count(), 1);
+    const paid = await api('pay', { qr: small.url, pin: w.pin }, wt);
+    assert.equal(paid.status, 200);
+    assert.equal(paid.body.wallet.balance, '30.00');
+    assert.equal(await count(), 0);
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('PIN checks of many payers at once (one statement): each gets its own answer and its own count', async () => {
     const ws = await Promise.all(Array.from({ length: 12 }, (_, i) => newWallet(`Burst ${i}`, '100', String(4000 + i))));
     const answers = await Promise.all(ws.map((w, i) => api('login', { phone: w.phone, pin: i % 3 === 0 ? '0000' : w.pin })));
