@@ -9,7 +9,7 @@ import { buildApp } from './http/app.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
 import { PinHasher, Sealer } from './merchants/secrets.ts';
-import { ChangeFeed, decodeAnnouncement, FEED_CHANNEL } from './payments/feed.ts';
+import { ChangeFeed, decodeAnnouncement, FEED_CHANNEL, PEER_HELLO_MS } from './payments/feed.ts';
 import { Payments } from './payments/service.ts';
 import { StatusCache } from './payments/status-cache.ts';
 import { Payers } from './rails/payers.ts';
@@ -99,6 +99,10 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       if (unsigned++ % 1000 === 0) log.warn({ channel: FEED_CHANNEL }, 'change notification not signed by this gateway, or not understood: ignored');
       return;
     }
+    if (a.kind === 'own') return;
+    // Another node: it is there (changes are announced while one is); a node not heard
+    // lately (just started) is answered at once, so it knows of this one too.
+    if (payments.peers.heard(a.from)) payments.hello();
     if (a.kind !== 'payment') return;
     const known = status.peek(a.id);
     if (known && known.version >= a.version) return;
@@ -106,6 +110,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
     payments.get(a.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
   }, () => {
     // The listening connection was lost and is back: catch up on what was missed meanwhile.
+    payments.hello();
     status.resync().then((n) => log.warn({ updated: n }, 'change feed reconnected; status cache resynchronised'), (err) => log.error({ err }, 'status cache resync failed'));
   });
 
@@ -130,6 +135,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   };
 
   let sweeper: NodeJS.Timeout | null = null;
+  let hello: NodeJS.Timeout | null = null;
   const gw: Gateway = {
     ...ctx,
     app,
@@ -139,6 +145,8 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       baseUrl = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${u.port}`;
       dispatcher.start();
       startCatchUp();
+      payments.hello();
+      hello = setInterval(() => payments.hello(), PEER_HELLO_MS);
       sweeper = setInterval(() => {
         payments.expireDue().catch((err) => log.error({ err }, 'expiry sweep failed'));
       }, config.sweep_ms);
@@ -147,6 +155,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
     async close() {
       if (sweeper) clearInterval(sweeper);
       if (catchUp) clearInterval(catchUp);
+      if (hello) clearInterval(hello);
       await app.close(); // finishes in-flight requests first
       await dispatcher.stop();
       status.close();

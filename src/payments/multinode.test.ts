@@ -169,3 +169,56 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
     await eventually(() => nodes[C]!.gw.status.peek(next.id)?.state === 'cancelled', 10_000, 20);
   });
 });
+
+describe('a node on its own announces no changes; a second node is heard and then told', { skip: SKIP }, () => {
+  let drop: () => Promise<void>;
+  const nodes: TestGateway[] = [];
+  let listener: pg.Client;
+  const heard: string[] = [];
+  let dbUrl: string;
+  const env = { PAYGATE_SECRET_KEY: randomBytes(32).toString('hex') };
+
+  before(async () => {
+    const db = await freshPostgresDatabase();
+    drop = db.drop;
+    dbUrl = db.url;
+    listener = new pg.Client({ connectionString: db.url });
+    await listener.connect();
+    listener.on('notification', (n) => heard.push(n.payload ?? ''));
+    await listener.query('listen paygate_changes');
+    nodes.push(await startGateway({ databaseUrl: db.url, env }));
+  });
+
+  after(async () => {
+    for (const n of nodes) await n.close();
+    await listener?.end();
+    await drop?.();
+  });
+
+  const kinds = (from: string) => heard.filter((h) => h.startsWith(from + ' ')).map((h) => JSON.parse(h.slice(h.indexOf(' ', from.length + 1) + 1)).t as string);
+
+  test('alone: only hellos; with a peer: the changes too, on both nodes', async () => {
+    const a = nodes[0]!;
+    const m = await a.createMerchant('Lone Node Shop');
+    const payer = await a.createPayer('wallet', { phone: '50937000333', currency: 'HTG', balance: '100' });
+    const mk = (n: TestGateway, ref: string) => n.gw.payments.create({ merchant_id: m.id, dialect: 'test', rail: 'wallet', merchant_ref: ref, amount_minor: 1500n, currency: 'HTG' });
+    const { payment } = await mk(a, 'lone-1');
+    await a.gw.payments.pay(payment.id, { kind: 'account', account_id: payer.id });
+    await eventually(() => kinds(a.gw.payments.nodeId).includes('hello'), 5_000, 10);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual([...new Set(kinds(a.gw.payments.nodeId))], ['hello'], 'nobody else listens: no change was announced');
+
+    // A second node says hello; the first answers; from then on both announce their changes.
+    const b = await startGateway({ databaseUrl: dbUrl, env });
+    nodes.push(b);
+    await eventually(() => a.gw.payments.peers.present() && b.gw.payments.peers.present(), 5_000, 10);
+    const { payment: p2 } = await mk(a, 'lone-2');
+    assert.equal((await b.gw.status.get(p2.id))!.state, 'pending');
+    await a.gw.payments.pay(p2.id, { kind: 'account', account_id: payer.id });
+    await eventually(() => b.gw.status.peek(p2.id)?.state === 'succeeded', 5_000, 10);
+    assert.ok(kinds(a.gw.payments.nodeId).includes('payment'));
+    const { payment: p3 } = await mk(b, 'lone-3');
+    await eventually(() => a.gw.status.peek(p3.id)?.state === 'pending', 5_000, 10);
+    assert.ok(kinds(b.gw.payments.nodeId).includes('payment'));
+  });
+});

@@ -9,7 +9,7 @@ import { type AccountRow, assertBalanced, merchantAccount, postEntry, systemAcco
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
 import { type Db, type Queryable } from '../store/db.ts';
 import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
-import { type Change, type ChangeFeed, encodeAnnouncement, FEED_CHANNEL } from './feed.ts';
+import { type Change, type ChangeFeed, encodeAnnouncement, encodeHello, FEED_CHANNEL, Peers } from './feed.ts';
 import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
 
@@ -176,6 +176,8 @@ export class Payments {
   private readonly announceQueue: string[] = [];
   /** This process's id in its change notifications. */
   readonly nodeId = randomBytes(6).toString('hex');
+  /** The other nodes heard from lately: changes are announced while there is one. */
+  readonly peers = new Peers();
   private static readonly ANNOUNCE_QUEUE_MAX = 50_000;
   private announcing: Promise<void> | null = null;
   constructor(private readonly o: PaymentsOptions) {}
@@ -933,8 +935,18 @@ export class Payments {
     // The change committed outbox rows: the dispatcher is woken for them (only then: a wake-up
     // is a query, and most changes of most dialects call nobody back).
     if (ev && this.outboxWatchers.length && this.callsBack(ev)) for (const fn of this.outboxWatchers) fn();
+    // Other nodes hear of it only if there are any (see Peers).
+    if (this.peers.present()) this.queueAnnouncement(encodeAnnouncement(this.nodeId, this.o.announceKey, c));
+  }
+
+  /** Tells the other nodes this one is there (see Peers). */
+  hello(): void {
+    this.queueAnnouncement(encodeHello(this.nodeId, this.o.announceKey));
+  }
+
+  private queueAnnouncement(payload: string): void {
     // With this node's id: the node hears its own notifications too, and skips them unread.
-    this.announceQueue.push(encodeAnnouncement(this.nodeId, this.o.announceKey, c));
+    this.announceQueue.push(payload);
     // A stuck notifier must not grow memory without bound: the oldest go (catch-up covers them).
     if (this.announceQueue.length > Payments.ANNOUNCE_QUEUE_MAX) this.announceQueue.splice(0, this.announceQueue.length - Payments.ANNOUNCE_QUEUE_MAX);
     if (!this.announcing) this.announcing = this.announce();
