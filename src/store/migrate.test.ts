@@ -25,6 +25,21 @@ test('migrations apply from empty, are recorded, and re-run as a no-op', async (
   }
 });
 
+test('several nodes starting at once on an empty Postgres database: each migration applied once, no start fails', { skip: ENGINE !== 'postgres' ? 'several connections need a Postgres server' : false }, async () => {
+  const f = await freshPostgresDatabase();
+  const dbs = await Promise.all(Array.from({ length: 4 }, () => openDb({ databaseUrl: f.url, poolSize: 1 })));
+  try {
+    const applied = await Promise.all(dbs.map((db) => migrate(db)));
+    const all = applied.flat().sort();
+    assert.deepEqual(all, [...new Set(all)], 'no migration applied twice');
+    const recorded = await dbs[0]!.query('select version from schema_migrations order by version');
+    assert.deepEqual(recorded.map((r) => r.version), all);
+  } finally {
+    for (const db of dbs) await db.close();
+    await f.drop();
+  }
+});
+
 test('int8 values come back as bigint on this engine', async () => {
   const { db, close } = await testDb();
   try {

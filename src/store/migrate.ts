@@ -10,7 +10,12 @@ const MIGRATION_LOCK_KEY = 7_301_946_521;
 
 export async function migrate(db: Db): Promise<string[]> {
   const files = (await readdir(MIGRATIONS_DIR)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f)).sort();
-  await db.query('create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())');
+  // Under the lock too: two "create table if not exists" at once can both find no table, and
+  // the second then fails on the catalog's unique index (seen: three nodes started together).
+  await db.tx(async (q) => {
+    await q.query('select pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await q.query('create table if not exists schema_migrations (version text primary key, applied_at timestamptz not null default now())');
+  });
   const applied: string[] = [];
   for (const file of files) {
     const version = file.replace(/\.sql$/, '');
