@@ -216,7 +216,9 @@ export async function run(spec: Spec): Promise<Result> {
     const ls = l.sorted();
     steps[k] = { count: l.n, p50_ms: pct(ls, 50), p99_ms: pct(ls, 99) };
   }
+  // Each run opens its own connections (a process may run several specs one after another).
   await Promise.all([...pools.values()].map((p) => p.destroy()));
+  pools.clear();
   return {
     ops, errors, seconds,
     throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
@@ -225,7 +227,12 @@ export async function run(spec: Spec): Promise<Result> {
   };
 }
 
-if (process.argv[2]) {
+if (process.argv[2] === '--serve') {
+  // Kept by the bench between runs: one spec per message, one {result} or {error} back.
+  process.on('message', (spec: Spec) => {
+    run(spec).then((result) => process.send!({ result }), (e: Error) => process.send!({ error: String(e?.stack ?? e) }));
+  });
+} else if (process.argv[2]) {
   const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Spec;
   const r = await run(spec);
   process.stdout.write(JSON.stringify(r) + '\n');

@@ -15,7 +15,7 @@ export const PGLITE_SHARED_BUFFERS = process.env.PAYGATE_PGLITE_SHARED_BUFFERS |
  * Creating a database (initdb) grows PGlite's memory to ~900 MB, and WASM memory is never
  * given back: do it once in a short-lived child process, so the gateway starts small.
  */
-function initDataDirInChild(dataDir: string): void {
+export function initDataDirInChild(dataDir: string): void {
   if (existsSync(join(dataDir, 'PG_VERSION'))) return;
   const script = `const { PGlite } = await import('@electric-sql/pglite'); const db = await PGlite.create(${JSON.stringify(dataDir)}); await db.close();`;
   execFileSync(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit', cwd: new URL('../..', import.meta.url).pathname });
