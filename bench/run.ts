@@ -46,7 +46,8 @@ function peakRss_mb(pid: number): number {
 async function startProc(file: string, env: Record<string, string>): Promise<Proc> {
   // BENCH_PROFILE=dir writes a CPU profile of every gateway node there (node --cpu-prof).
   const flags = process.env.BENCH_PROFILE && file === 'bench/gateway.ts' ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE] : [];
-  if (process.env.XFLAGS && file === 'bench/gateway.ts') flags.push(...process.env.XFLAGS.split(' '));
+  // BENCH_NODE_FLAGS: more node flags for the gateway nodes (e.g. V8 heap settings to try).
+  if (process.env.BENCH_NODE_FLAGS && file === 'bench/gateway.ts') flags.push(...process.env.BENCH_NODE_FLAGS.split(' '));
   const child = spawn(process.execPath, [...flags, join(root, 'bin/run-ts.js'), join(root, file)], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
