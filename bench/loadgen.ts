@@ -1,5 +1,6 @@
 // The load generator: a separate process (so it never shares an event loop with a gateway).
-// Reads a spec (JSON file given as argv[2]), runs it, prints one JSON result line on stdout.
+// Started by bench/run.ts with --serve and kept between runs: each IPC message is a spec, each
+// answer {result} (or {error}).
 //
 // An "op" is a list of HTTP steps run in order (e.g. create → pay → poll until succeeded);
 // templates {{name}} in paths, headers and bodies take values from per-worker variables,
@@ -10,7 +11,6 @@
 //   open mode:   ops start on a fixed schedule (`rate` per second) whatever the answers; latency
 //                counts from the scheduled start, so queueing is not hidden.
 import { Pool } from 'undici';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 export interface Step {
@@ -228,12 +228,7 @@ export async function run(spec: Spec): Promise<Result> {
 }
 
 if (process.argv[2] === '--serve') {
-  // Kept by the bench between runs: one spec per message, one {result} or {error} back.
   process.on('message', (spec: Spec) => {
     run(spec).then((result) => process.send!({ result }), (e: Error) => process.send!({ error: String(e?.stack ?? e) }));
   });
-} else if (process.argv[2]) {
-  const spec = JSON.parse(readFileSync(process.argv[2], 'utf8')) as Spec;
-  const r = await run(spec);
-  process.stdout.write(JSON.stringify(r) + '\n');
 }

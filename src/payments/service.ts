@@ -555,10 +555,12 @@ export class Payments {
       p, payer: acct, fee_minor: fee, fee_bps_seen: k.fee_bps ?? -1, now, extra_details: JSON.stringify(extraDetails),
       postings, messages: this.messagesOf({ kind: 'payment', payment: expected }), pin: pin ?? null,
     });
-    // Paid, expired, short or changed meanwhile: nothing was paid and the facts may be stale.
-    // (A wrong PIN says nothing about them.)
-    if (out?.paid || !out?.pin || out.pin.ok) this.recent.delete(p.id);
-    if (!out?.paid && (!out?.pin || out.pin.ok)) this.forget(k);
+    // A wrong PIN says nothing about the facts: the payment stays known as it was. Otherwise
+    // the payment is paid, or was not (expired, short, changed meanwhile: the facts may be stale).
+    if (!(out?.pin && !out.pin.ok)) {
+      this.recent.delete(p.id);
+      if (!out?.paid) this.forget(k);
+    }
     return out;
   }
 

@@ -85,14 +85,13 @@ export class WalletService {
   /** Pays from the phone's wallet in the payment's currency after checking its PIN. */
   async pay(p: PaymentRecord, phone: unknown, pin: unknown): Promise<{ payment: PaymentRecord; account: AccountRow }> {
     if (p.state !== 'pending') throw new CoreError('invalid_state', stateMessage(p.state), { state: p.state });
-    // The common case in one statement: PIN check and payment (Payers.payWithPin). Anything
-    // else (no wallet in the payment's currency, a malformed PIN) gets authenticate's answer.
+    // PIN check and payment in one statement as a rule (Payers.payWithPin). Without a wallet
+    // id (a malformed phone or PIN, no wallet in the payment's currency) authenticate gives
+    // the answer: it refuses; it finds the wallet only if one was created meanwhile.
     const normalized = normalizePhone(phone);
-    const id = normalized && typeof pin === 'string' && /^\d{4,6}$/.test(pin) ? await this.ctx.payers.idOf('wallet', normalized, p.currency) : null;
-    if (id) return this.ctx.payers.payWithPin(p.id, id, pin, { wallet_phone_last4: normalized!.slice(-4) });
-    const account = (await this.authenticate(phone, pin, p.currency)).account;
-    const paid = await this.ctx.payments.payFrom(p.id, account.id, { wallet_phone_last4: account.phone?.slice(-4) ?? null });
-    return { payment: paid.payment, account: { ...account, balance_minor: paid.payer_balance_minor } };
+    const known = normalized && typeof pin === 'string' && /^\d{4,6}$/.test(pin) ? await this.ctx.payers.idOf('wallet', normalized, p.currency) : null;
+    const account_id = known ?? (await this.authenticate(phone, pin, p.currency)).account.id;
+    return this.ctx.payers.payWithPin(p.id, account_id, pin, { wallet_phone_last4: normalized!.slice(-4) });
   }
 
   /** Declines a pending payment (status 3 for the merchant). The caller has authenticated the payer. */
