@@ -267,6 +267,18 @@ describe('payments core', () => {
     assert.equal((await t.admin('GET', `/admin/accounts/${w.id}`)).body.balance_minor, '10000');
   });
 
+  test('the status cache catch-up reads payments changed after their creation, not those only created', async () => {
+    const since = t.clock.now();
+    const w = await t.createPayer('wallet', { phone: '50930000019', currency: 'HTG', balance: '100' });
+    const created = (await newPayment()).payment;
+    const paid = await p.pay((await newPayment()).payment.id, { kind: 'account', account_id: w.id });
+    const { changed, last_updated_at } = await p.changedSince(since, 1000);
+    const ids = changed.map((c) => c.id);
+    assert.ok(!ids.includes(created.id), 'a payment as created is never newer than a cached copy');
+    assert.deepEqual(changed.filter((c) => c.id === paid.id), [{ id: paid.id, version: paid.version }]);
+    assert.ok(paid.version > 1 && last_updated_at !== null && last_updated_at.getTime() >= paid.updated_at.getTime());
+  });
+
   test('property: ledger invariants hold after random sequences of operations', async () => {
     const payers = await Promise.all([1, 2, 3].map((i) => t.createPayer('wallet', { phone: `5093100000${i}`, currency: 'HTG', balance: '20' })));
     const subs = await Promise.all([1, 2].map((i) => t.createPayer('subscriber', { phone: `5093200000${i}`, currency: 'HTG' })));
