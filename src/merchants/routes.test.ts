@@ -33,6 +33,22 @@ describe('operator API', () => {
     for (const s of [c.ibous.api_secret, c.kesspay.password, c.intouchpay.partner_password, c.flexpay.token]) assert.equal(dump.includes(s), false);
   });
 
+  test('a dialect secret authenticates its own identifier only', async () => {
+    const [a, b] = [await t.createMerchant('Auth Shop A'), await t.createMerchant('Auth Shop B')];
+    const auth = (dialect: 'ibous' | 'kesspay' | 'intouchpay', id: string, secret: unknown) => t.gw.merchants.authenticate(dialect, id, secret as string);
+    assert.equal((await auth('ibous', a.credentials.ibous.api_key, a.credentials.ibous.api_secret))?.merchant_id, a.id);
+    assert.equal((await auth('kesspay', b.credentials.kesspay.user, b.credentials.kesspay.password))?.merchant_id, b.id);
+    for (const [id, secret] of [
+      [a.credentials.ibous.api_key, b.credentials.ibous.api_secret], // another merchant's secret
+      [a.credentials.ibous.api_key, a.credentials.ibous.api_secret + 'x'],
+      [a.credentials.ibous.api_key, ''],
+      [a.credentials.ibous.api_key, 42],
+      ['no-such-key', a.credentials.ibous.api_secret],
+    ] as const) assert.equal(await auth('ibous', id, secret), null, `${String(id)} / ${String(secret)}`);
+    // IntouchPay's password is sealed, not hashed: no secret (not even an empty one) matches a missing hash.
+    for (const secret of ['', a.credentials.intouchpay.partner_password]) assert.equal(await auth('intouchpay', a.credentials.intouchpay.username, secret), null);
+  });
+
   test('changes settings and fee rates', async () => {
     const m = await t.createMerchant('Settings Shop');
     const r = await t.admin('PATCH', `/admin/merchants/${m.id}`, { settings: { currencies: ['HTG', 'USD'] }, fee_bps: { wallet: 150 } });

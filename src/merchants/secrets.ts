@@ -7,6 +7,19 @@ export function sha256Hex(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
 }
 
+/**
+ * Whether `secret` hashes to `hashHex` (a stored SHA-256), in constant time: one hash of the
+ * secret and a fixed-length compare (no second hash of either side; this runs on every
+ * authenticated request). A malformed stored hash never matches.
+ */
+export function sha256Matches(secret: string, hashHex: string | null): boolean {
+  const got = createHash('sha256').update(secret, 'utf8').digest();
+  const want = hashHex !== null && SHA256_HEX.test(hashHex) ? Buffer.from(hashHex, 'hex') : NO_HASH;
+  return timingSafeEqual(got, want) && want !== NO_HASH;
+}
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+const NO_HASH = Buffer.alloc(32);
+
 export function constantTimeEqual(a: string, b: string): boolean {
   // Hash both sides first so the lengths match and nothing leaks through early exits.
   const ha = createHash('sha256').update(a, 'utf8').digest();

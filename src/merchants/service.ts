@@ -3,7 +3,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { CoreError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
-import { constantTimeEqual, randomSecret, type Sealer, sha256Hex } from './secrets.ts';
+import { randomSecret, type Sealer, sha256Hex, sha256Matches } from './secrets.ts';
 
 export type Dialect = 'ibous' | 'kesspay' | 'intouchpay' | 'flexpay';
 
@@ -143,9 +143,9 @@ export class Merchants {
   /** identifier + secret → merchant id, or null. Constant-time on the secret. */
   async authenticate(dialect: Dialect, identifier: string, secret: string): Promise<CredentialRow | null> {
     const c = await this.credential(dialect, identifier);
-    // Compare against a dummy when unknown so timing does not reveal which identifiers exist.
-    const ok = constantTimeEqual(sha256Hex(typeof secret === 'string' ? secret : ''), c?.secret_hash ?? 'x'.repeat(64));
-    return c && c.secret_hash && ok ? c : null;
+    // Hashed and compared also when unknown, so timing does not reveal which identifiers exist.
+    const ok = sha256Matches(typeof secret === 'string' ? secret : '', c?.secret_hash ?? null);
+    return c && ok ? c : null;
   }
 
   /** Bearer-token dialects (FlexPay): the token's hash finds the credential. */

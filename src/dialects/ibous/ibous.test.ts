@@ -206,6 +206,7 @@ describe('ibous dialect', () => {
       ['CreatePaymentQRcode', { qrcode_size: '8', amount: '60', currency: 'HTG' }, undefined, 400, /item is required/],
       ['CreatePaymentQRcode', { ...SEED_QR, item: '   ' }, undefined, 400, /item is required/],
       ['CreatePaymentQRcode', { ...SEED_QR, item: 'x'.repeat(101) }, undefined, 400, /at most 100/],
+      ['CreatePaymentQRcode', { ...SEED_QR, ...Object.fromEntries(Array.from({ length: 47 }, (_, i) => [`extra${i}`, '1'])) }, undefined, 400, /too many parameters \(at most 50\)/],
       ['PaymentProcess', {}, undefined, 400, /qrcode_id is required/],
       ['PaymentProcess', { qrcode_id: 'abc' }, undefined, 400, /qrcode_id must be a number/],
       ['PaymentProcess', { qrcode_id: '40000000999999' }, undefined, 404, /QRcode not found/],

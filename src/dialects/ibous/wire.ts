@@ -24,25 +24,29 @@ export type Params = Record<string, string>;
  */
 export function readParams(req: FastifyRequest): Params {
   const out: Params = {};
-  let count = 0;
-  const take = (src: unknown) => {
-    if (!src || typeof src !== 'object' || Array.isArray(src)) return;
-    for (const [rawKey, rawVal] of Object.entries(src as Record<string, unknown>)) {
-      if (++count > MAX_PARAMS) throw new IbousError(400, `too many parameters (at most ${MAX_PARAMS})`);
-      const key = rawKey.trim().toLowerCase();
-      if (!key) continue;
-      let val: string;
-      if (typeof rawVal === 'string') val = rawVal.trim();
-      else if (typeof rawVal === 'number' && Number.isFinite(rawVal)) val = String(rawVal);
-      else if (rawVal === null || rawVal === undefined) continue;
-      else throw new IbousError(400, `${key} must be a single text or number value`);
-      if (val.length > VALUE_MAX_CHARS) throw new IbousError(400, `${key} is too long`);
-      out[key] = val;
-    }
-  };
-  take(req.query);
-  take(req.body);
+  const fromQuery = takeParams(out, req.query, 0);
+  takeParams(out, req.body, fromQuery); // the body wins, and the limit counts both
   return out;
+}
+
+/** Adds src's parameters to out; answers how many were read in all. Module-level, not a closure: it runs on every ibous request. */
+function takeParams(out: Params, src: unknown, count: number): number {
+  if (!src || typeof src !== 'object' || Array.isArray(src)) return count;
+  for (const rawKey in src as Record<string, unknown>) {
+    if (!Object.hasOwn(src, rawKey)) continue;
+    const rawVal = (src as Record<string, unknown>)[rawKey];
+    if (++count > MAX_PARAMS) throw new IbousError(400, `too many parameters (at most ${MAX_PARAMS})`);
+    const key = rawKey.trim().toLowerCase();
+    if (!key) continue;
+    let val: string;
+    if (typeof rawVal === 'string') val = rawVal.trim();
+    else if (typeof rawVal === 'number' && Number.isFinite(rawVal)) val = String(rawVal);
+    else if (rawVal === null || rawVal === undefined) continue;
+    else throw new IbousError(400, `${key} must be a single text or number value`);
+    if (val.length > VALUE_MAX_CHARS) throw new IbousError(400, `${key} is too long`);
+    out[key] = val;
+  }
+  return count;
 }
 
 /** API-TOKEN-KEY / API-TOKEN-SECRET from the raw headers, names and values trimmed. */
