@@ -1,7 +1,7 @@
 // Secrets: what the gateway only verifies is stored as a SHA-256 (the secrets are random and
 // long, so a slow hash adds nothing); what a protocol needs in plain is sealed with
 // AES-256-GCM under PAYGATE_SECRET_KEY. Comparisons are constant-time.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 export function sha256Hex(s: string): string {
   return createHash('sha256').update(s, 'utf8').digest('hex');
@@ -13,7 +13,7 @@ export function sha256Hex(s: string): string {
  * authenticated request). A malformed stored hash never matches.
  */
 export function sha256Matches(secret: string, hashHex: string | null): boolean {
-  const got = createHash('sha256').update(secret, 'utf8').digest();
+  const got = hash('sha256', secret, 'buffer'); // one-shot: no Hash object per request
   const want = hashHex !== null && SHA256_HEX.test(hashHex) ? Buffer.from(hashHex, 'hex') : NO_HASH;
   return timingSafeEqual(got, want) && want !== NO_HASH;
 }

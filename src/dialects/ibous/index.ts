@@ -19,6 +19,11 @@ export function qrcodeImageUrl(ctx: GatewayContext, token: string): string {
   return `${ctx.publicUrl()}/qrcd/${token}.png`;
 }
 
+/** A QR code this merchant created (another merchant's is "not found" to it). */
+function ownQr(p: PaymentRecord | null, merchant_id: string): p is PaymentRecord {
+  return !!p && p.merchant_id === merchant_id && p.dialect === IBOUS_DIALECT;
+}
+
 const tags = ['ibous'];
 const headerDoc =
   'Headers `API-TOKEN-KEY` and `API-TOKEN-SECRET` (surrounding spaces in values are ignored). ' +
@@ -106,9 +111,8 @@ const mod: GatewayModule = {
       const params = readParams(req);
       const id = parseId(params, 'qrcode_id');
       const wait_ms = parseWait(params);
-      const mine = (p: PaymentRecord | null): p is PaymentRecord => !!p && p.merchant_id === cred.merchant_id && p.dialect === IBOUS_DIALECT;
       let p = await ctx.status.get(id);
-      if (!mine(p)) throw new IbousError(404, 'QRcode not found');
+      if (!ownQr(p, cred.merchant_id)) throw new IbousError(404, 'QRcode not found');
       if (wait_ms > 0 && !closing && paymentStatus(p, ctx.clock.now()) === '1') {
         let stop!: () => void;
         const closed = new Promise<null>((resolve) => {
@@ -117,7 +121,7 @@ const mod: GatewayModule = {
         });
         const changed = await Promise.race([ctx.status.waitForChange(id, p.version, wait_ms), closed]);
         closeWaiters.delete(stop);
-        if (mine(changed)) p = changed;
+        if (ownQr(changed, cred.merchant_id)) p = changed;
       }
       return processAnswer(p, ctx.clock.now());
     });
