@@ -1,6 +1,7 @@
 // Rate limits: a token bucket per client IP for all traffic, and a failure counter per IP and
 // per credential that blocks brute force. Limited requests get HTTP 429 with Retry-After.
 // In memory, per node: a node's limits are its own share of the whole.
+import { makeRoom } from '../bounded-map.ts';
 
 export interface RateLimitConfig {
   /** Sustained requests per second per IP (0: no limit), and the burst above it. */
@@ -39,8 +40,7 @@ export class RateLimiter {
     const now = this.now_ms();
     let b = this.buckets.get(ip);
     if (!b) {
-      if (this.buckets.size >= MAX_KEYS) this.buckets.delete(this.buckets.keys().next().value!);
-      this.buckets.set(ip, (b = { tokens: this.cfg.ip_burst, at_ms: now }));
+      makeRoom(this.buckets, MAX_KEYS).set(ip, (b = { tokens: this.cfg.ip_burst, at_ms: now }));
     }
     b.tokens = Math.min(this.cfg.ip_burst, b.tokens + ((now - b.at_ms) / 1000) * this.cfg.ip_per_s);
     b.at_ms = now;

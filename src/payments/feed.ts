@@ -1,6 +1,7 @@
 // The change feed: every committed state change of a payment or payout goes through here.
 // In-process listeners hear it at once; other nodes hear it through Postgres NOTIFY, sent
 // after the commit (see Payments.publish), so only committed changes are announced.
+import { makeRoom } from '../bounded-map.ts';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { decodePayment, encodePayment, type PaymentRecord, type PayoutRecord } from './model.ts';
@@ -109,8 +110,7 @@ export class Peers {
     const now = this.now_ms();
     const last = this.lastHeard.get(nodeId);
     this.lastHeard.delete(nodeId); // re-inserted last: the map stays in order of hearing
-    if (this.lastHeard.size >= PEERS_MAX) this.lastHeard.delete(this.lastHeard.keys().next().value!);
-    this.lastHeard.set(nodeId, now);
+    makeRoom(this.lastHeard, PEERS_MAX).set(nodeId, now);
     return last === undefined || now - last > PEER_TTL_MS;
   }
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { isCoreError } from '../errors.ts';
 import { startGateway, type TestGateway } from '../../test/harness.ts';
 import type { Payments } from './service.ts';
+import { STATUS_CACHE_MAX_ENTRIES } from './status-cache.ts';
 import { PAYMENT_TRANSITIONS, type PaymentState } from './states.ts';
 
 describe('payments core', () => {
@@ -324,6 +325,21 @@ describe('payments core', () => {
     const waiters = (t.gw.status as unknown as { waiters: Map<string, Set<unknown>> }).waiters;
     await Promise.all([1, 2, 3].map(() => t.gw.status.waitForChange(payment.id, payment.version, 30)));
     assert.equal(waiters.has(payment.id), false);
+  });
+
+  test('a full status cache drops its oldest payments with their tokens; they are read again from the database', async () => {
+    const { payment } = await newPayment();
+    assert.equal((await t.gw.status.get(payment.id))!.id, payment.id);
+    const inner = t.gw.status as unknown as { byId: Map<string, unknown>; byToken: Map<string, string> };
+    // Fill it past its bound with records of payments that exist only in memory.
+    for (let i = 0; i < STATUS_CACHE_MAX_ENTRIES; i++) t.gw.status.put({ ...payment, id: `9${String(i).padStart(17, '0')}`, token: `synthetic-${i}` });
+    assert.ok(inner.byId.size <= STATUS_CACHE_MAX_ENTRIES && inner.byId.size > STATUS_CACHE_MAX_ENTRIES * 0.9, `${inner.byId.size} cached`);
+    assert.equal(inner.byToken.size, inner.byId.size, 'a dropped payment takes its token along');
+    assert.equal(t.gw.status.peek(payment.id), undefined, 'the oldest went first');
+    assert.ok(t.gw.status.peek(`9${String(STATUS_CACHE_MAX_ENTRIES - 1).padStart(17, '0')}`), 'the newest stay');
+    assert.equal((await t.gw.status.getByToken(payment.token))!.id, payment.id, 'read again from the database');
+    assert.equal(t.gw.status.peek(payment.id)!.id, payment.id, 'and cached again');
+    assert.equal(await t.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
   });
 
   test('verify catches a deliberately corrupted balance', async () => {

@@ -12,6 +12,7 @@ import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
 import { type Change, type ChangeFeed, encodeAnnouncement, encodeHello, FEED_CHANNEL, Peers } from './feed.ts';
 import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
+import { makeRoom } from '../bounded-map.ts';
 
 export type CallbackEvent =
   | { kind: 'payment'; payment: PaymentRecord }
@@ -165,10 +166,6 @@ interface PayFacts {
 }
 
 /** A map that drops its oldest entries beyond max (insertion order). */
-function cap<K, V>(m: Map<K, V>, max: number): Map<K, V> {
-  while (m.size >= max) m.delete(m.keys().next().value as K);
-  return m;
-}
 
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
@@ -704,7 +701,7 @@ export class Payments {
 
   private remember(p: PaymentRecord): void {
     if (p.state !== 'pending') return;
-    cap(this.recent, Payments.CACHE_MAX).set(p.id, p);
+    makeRoom(this.recent, Payments.CACHE_MAX).set(p.id, p);
   }
   private known(payment_id: string, account_id: string): PayFacts | null {
     const p = this.recent.get(payment_id);
@@ -716,9 +713,9 @@ export class Payments {
     return { p, payer, fee_bps: fee, merchant_account, fees_account };
   }
   private learn(k: PayFacts): void {
-    cap(this.payerFacts, Payments.CACHE_MAX).set(k.payer.id, k.payer);
-    cap(this.feeRates, Payments.CACHE_MAX).set(`${k.p.merchant_id}:${k.p.rail}`, k.fee_bps);
-    cap(this.accountIds, Payments.CACHE_MAX).set(`m:${k.p.merchant_id}:${k.p.currency}`, k.merchant_account);
+    makeRoom(this.payerFacts, Payments.CACHE_MAX).set(k.payer.id, k.payer);
+    makeRoom(this.feeRates, Payments.CACHE_MAX).set(`${k.p.merchant_id}:${k.p.rail}`, k.fee_bps);
+    makeRoom(this.accountIds, Payments.CACHE_MAX).set(`m:${k.p.merchant_id}:${k.p.currency}`, k.merchant_account);
     this.accountIds.set(`f:${k.p.currency}`, k.fees_account);
   }
   private forget(k: PayFacts): void {

@@ -3,6 +3,7 @@
 import type { ChangeFeed } from './feed.ts';
 import type { PaymentRecord } from './model.ts';
 import type { Payments } from './service.ts';
+import { makeRoom } from '../bounded-map.ts';
 
 /** Bound on cached payments; the oldest entries go first past it. */
 export const STATUS_CACHE_MAX_ENTRIES = 200_000;
@@ -30,13 +31,7 @@ export class StatusCache {
   put(p: PaymentRecord): void {
     const cur = this.byId.get(p.id);
     if (cur && cur.version >= p.version) return;
-    if (!cur && this.byId.size >= STATUS_CACHE_MAX_ENTRIES) {
-      const oldest = this.byId.keys().next().value;
-      if (oldest !== undefined) {
-        this.byToken.delete(this.byId.get(oldest)!.token);
-        this.byId.delete(oldest);
-      }
-    }
+    if (!cur) makeRoom(this.byId, STATUS_CACHE_MAX_ENTRIES, (_id, old) => this.byToken.delete(old.token));
     this.byId.set(p.id, p);
     this.byToken.set(p.token, p.id);
     const ws = this.waiters.get(p.id);

@@ -1,5 +1,6 @@
 // Payers: wallets (e-wallet rail) and mobile-money subscribers. Both have a phone, a name,
 // a PIN and a balance account; wrong PINs count toward a lockout.
+import { makeRoom } from '../bounded-map.ts';
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { getAccount, type AccountRow, toAccount } from '../ledger/ledger.ts';
@@ -86,8 +87,7 @@ export class Payers {
     if (hit) return hit;
     const [a] = await this.byPhone(kind, phone, currency);
     if (!a) return null;
-    if (this.ids.size >= Payers.IDS_MAX) this.ids.delete(this.ids.keys().next().value!);
-    this.ids.set(key, a.id);
+    makeRoom(this.ids, Payers.IDS_MAX).set(key, a.id);
     return a.id;
   }
   private readonly ids = new Map<string, string>();

@@ -10,6 +10,7 @@ import type { PaymentRecord } from '../../payments/model.ts';
 import { TOKEN_RE, walletPayUrl } from '../../rails/wallet/links.ts';
 import { IbousError, ibousErrorHandler } from './errors.ts';
 import { paymentStatus, parseId, parseQrRequest, parseWait, processAnswer, qrCreatedAnswer, readCredentials, readParams, refundAnswer, refundFailedAnswer } from './wire.ts';
+import { makeRoom } from '../../bounded-map.ts';
 
 export const IBOUS_DIALECT = 'ibous';
 /** Rendered QR images kept in memory (a merchant's screen may reload the image). */
@@ -187,8 +188,7 @@ const mod: GatewayModule = {
         if (!p || p.dialect !== IBOUS_DIALECT) throw new IbousError(404, 'QRcode image not found');
         const scale = [4, 6, 8, 10].includes(Number(p.details.qrcode_size)) ? Number(p.details.qrcode_size) : 8;
         png = await QRCode.toBuffer(walletPayUrl(ctx, token), { type: 'png', scale, margin: 4, errorCorrectionLevel: 'M' });
-        if (pngCache.size >= PNG_CACHE_MAX) pngCache.delete(pngCache.keys().next().value!);
-        pngCache.set(token, png);
+        makeRoom(pngCache, PNG_CACHE_MAX).set(token, png);
       }
       return reply
         .header('content-type', 'image/png')
