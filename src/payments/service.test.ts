@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { isCoreError } from '../errors.ts';
 import { startGateway, type TestGateway } from '../../test/harness.ts';
-import type { Payments } from './service.ts';
+import { newToken, type Payments } from './service.ts';
 import { STATUS_CACHE_MAX_ENTRIES } from './status-cache.ts';
 import { PAYMENT_TRANSITIONS, type PaymentState } from './states.ts';
 
@@ -340,6 +340,12 @@ describe('payments core', () => {
     assert.equal((await t.gw.status.getByToken(payment.token))!.id, payment.id, 'read again from the database');
     assert.equal(t.gw.status.peek(payment.id)!.id, payment.id, 'and cached again');
     assert.equal(await t.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
+  });
+
+  test('payment tokens are 24 base64url characters and never repeat, across refills of the random pool', () => {
+    const tokens = Array.from({ length: 2000 }, () => newToken());
+    for (const tok of tokens) assert.match(tok, /^[A-Za-z0-9_-]{24}$/);
+    assert.equal(new Set(tokens).size, tokens.length);
   });
 
   test('verify catches a deliberately corrupted balance', async () => {

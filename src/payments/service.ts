@@ -1,7 +1,7 @@
 // The payments core: the only writer of payments, refunds, payouts, their journal entries
 // and their outbox rows. Each state change is one transaction holding the new state, the
 // ledger postings and the outbox rows; the change feed hears it after the commit.
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes, randomFillSync } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/index.ts';
@@ -80,12 +80,25 @@ export interface PaymentsOptions {
 function hashRequest(obj: Record<string, unknown>): string {
   const sorted = Object.fromEntries(Object.keys(obj).sort().map((k) => [k, obj[k]]));
   const canon = JSON.stringify(sorted, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-  return createHash('sha256').update(canon).digest('hex');
+  return hash('sha256', canon); // hex, as stored: the canonical text must never change
 }
 
+/**
+ * An unguessable payment token: 18 bytes from the CSPRNG, base64url. The bytes are drawn 4 KiB
+ * at a time (as crypto.randomUUID does), not one call per token; each byte serves one token.
+ */
 export function newToken(): string {
-  return randomBytes(18).toString('base64url');
+  if (tokenPoolAt + TOKEN_BYTES > tokenPool.length) {
+    randomFillSync(tokenPool);
+    tokenPoolAt = 0;
+  }
+  const token = tokenPool.toString('base64url', tokenPoolAt, tokenPoolAt + TOKEN_BYTES);
+  tokenPoolAt += TOKEN_BYTES;
+  return token;
 }
+const TOKEN_BYTES = 18;
+const tokenPool = Buffer.alloc(TOKEN_BYTES * 227);
+let tokenPoolAt = tokenPool.length;
 
 const ID_RE = /^\d{1,18}$/;
 
