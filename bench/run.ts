@@ -212,12 +212,21 @@ async function pgbenchInit(): Promise<string | null> {
   return name;
 }
 
-async function pgbenchRun(name: string, seconds: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string }> {
-  const { out: r } = await runCmd('pgbench', ['-n', '-c', '32', '-j', '2', '-T', String(seconds), ...pgbenchArgs(name)], pgbenchEnv());
+async function pgbenchRun(name: string, seconds: number, clients: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string }> {
+  const { out: r } = await runCmd('pgbench', ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), ...pgbenchArgs(name)], pgbenchEnv());
   const tps = Number(/tps = ([\d.]+)/.exec(r)?.[1] ?? 0);
   const lat = Number(/latency average = ([\d.]+) ms/.exec(r)?.[1] ?? 0);
-  return { tps, latency_ms: lat, clients: 32, raw: r.trim().split('\n').slice(-6).join('\n') };
+  return { tps, latency_ms: lat, clients, raw: r.trim().split('\n').slice(-6).join('\n') };
 }
+
+/**
+ * Client counts at which both sides of the payment-path ratio run; each side counts at its
+ * best. A payment is three requests in sequence where a TPC-B transaction is one: at 32
+ * clients each, the payment path left a quarter of the machine idle (waiting on round trips)
+ * while pgbench kept it busy, and pgbench's ten branch rows make more clients slower for it.
+ * The same counts for both, each side's maximum: the capacities, not one concurrency's.
+ */
+const PATH_CLIENTS = [32, 64];
 
 // ---- callbacks receiver (the outbox is part of the payment path) ---------------------
 
@@ -417,9 +426,14 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
     const cs = createStep(d, 'a');
     const [setup, bare] = await Promise.all([setupVia(node, 100, 64), startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path })]);
     const { perOp, perWorker } = await varsFor(d, node, setup);
-    const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
-    const g = row('2 payment path', 'complete payments, Postgres (create→pay→seen)', DRIVER_DOC[d], r, 'payments/s', node.rss_mb());
-    payRate = g.throughput;
+    const paths: { clients: number; row: Row }[] = [];
+    for (const clients of PATH_CLIENTS) {
+      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
+      paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients`, DRIVER_DOC[d], r, 'payments/s', node.rss_mb()) });
+    }
+    const g = paths.reduce((a, b) => (b.row.throughput > a.row.throughput ? b : a));
+    // The fan-out's load follows the 32-client rate, as in the runs before the sweep.
+    payRate = paths[0]!.row.throughput;
     log(`  group commit (requests per statement): ${await batching(node)}`);
 
     // 3. create-payment latency at half the maximum create rate (same node).
@@ -446,11 +460,17 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
     // of the PGlite node below (its initdb, one core of this process tree).
     const [pbName, lite] = await Promise.all([pgbenchInit(), startNode({ callbackUrl: receiver.url })]);
     liteNode = lite;
-    const pb = pbName ? await pgbenchRun(pbName, D) : null;
-    if (pb) {
-      rows.push({ scenario: '2 payment path', what: 'pgbench TPC-B, scale 10, 32 clients (p50 column: average)', driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * D), rss_mb: null });
-      log(`pgbench: ${pb.tps.toFixed(0)} tps, latency average ${pb.latency_ms} ms`);
-      check('payment path ≥ 1.0× pgbench TPC-B (Postgres)', g.throughput / pb.tps, 1.0, 'higher');
+    if (pbName) {
+      const pbs: Awaited<ReturnType<typeof pgbenchRun>>[] = [];
+      for (const clients of PATH_CLIENTS) {
+        const pb = await pgbenchRun(pbName, D, clients);
+        pbs.push(pb);
+        rows.push({ scenario: '2 payment path', what: `pgbench TPC-B, scale 10, ${clients} clients (p50 column: average)`, driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * D), rss_mb: null });
+        log(`pgbench, ${clients} clients: ${pb.tps.toFixed(0)} tps, latency average ${pb.latency_ms} ms`);
+      }
+      const pb = pbs.reduce((a, b) => (b.tps > a.tps ? b : a));
+      check('payment path ≥ 1.0× pgbench TPC-B (Postgres)', g.row.throughput / pb.tps, 1.0, 'higher',
+        `each at its best of ${PATH_CLIENTS.join(' and ')} clients: ${g.row.throughput.toFixed(0)} payments/s at ${g.clients}, ${pb.tps.toFixed(0)} tx/s at ${pb.clients}; at ${PATH_CLIENTS[0]} clients each ${(paths[0]!.row.throughput / pbs[0]!.tps).toFixed(3)}`);
     } else notes.push('pgbench is not installed: no Postgres baseline.');
   } else notes.push('No Postgres server at ' + PG_BASE + ': Postgres scenarios skipped.');
 
