@@ -55,6 +55,8 @@ export interface Result {
   steps: Record<string, { count: number; p50_ms: number; p99_ms: number }>;
   errorSamples: string[];
   collected?: Record<string, string>[];
+  /** Open mode: how late this client started measured ops against their schedule (its own delay, counted in their latency). */
+  late?: { p99_ms: number; max_ms: number; over_5ms: number };
 }
 
 function pct(sorted: Float64Array | number[], p: number): number {
@@ -184,6 +186,7 @@ export async function run(spec: Spec): Promise<Result> {
   }
 
   if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => (measuring = true), spec.warmup_s * 1000);
+  let lateness: Result['late'];
   const t0 = performance.now();
   const tMeasure = t0 + (spec.warmup_s ?? 0) * 1000;
   const end = tMeasure + spec.duration_s * 1000;
@@ -195,11 +198,13 @@ export async function run(spec: Spec): Promise<Result> {
     const rate = spec.rate ?? 100;
     const inflight = new Set<Promise<void>>();
     let i = 0;
+    const late = new Lat();
     while (true) {
       const now = performance.now();
       if (now >= end) break;
       const due = t0 + (i / rate) * 1000;
       if (due <= now) {
+        if (measuring) late.add(now - due);
         const p = runOp(i, due).finally(() => inflight.delete(p));
         inflight.add(p);
         i++;
@@ -208,6 +213,8 @@ export async function run(spec: Spec): Promise<Result> {
       await new Promise((r) => setTimeout(r, Math.max(0, Math.min(5, due - now))));
     }
     await Promise.all(inflight);
+    const ls = late.sorted();
+    lateness = { p99_ms: pct(ls, 99), max_ms: ls.length ? ls[ls.length - 1]! : 0, over_5ms: ls.filter((x) => x > 5).length };
   }
   const seconds = (performance.now() - tMeasure) / 1000;
   const s = total.sorted();
@@ -223,7 +230,7 @@ export async function run(spec: Spec): Promise<Result> {
     ops, errors, seconds,
     throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
     p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.length ? s[s.length - 1]! : 0,
-    steps, errorSamples, ...(spec.collect ? { collected } : {}),
+    steps, errorSamples, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness } : {}),
   };
 }
 
