@@ -29,6 +29,8 @@ export interface Config {
   sweep_ms: number;
   /** Status cache catch-up interval on a shared Postgres (bounds staleness when a notification is lost). */
   cacheCatchUp_ms: number;
+  /** Payments the status cache holds at most (each about 1.5 kB of memory). */
+  statusCacheEntries: number;
   rateLimits: RateLimitConfig;
   /** Which proxies' X-Forwarded-For to believe for the client IP (rate limits): false, true, hop count or address list. */
   trustProxy: boolean | number | string;
@@ -39,6 +41,11 @@ export interface ConfigOverrides {
   port?: number;
   dataDir?: string;
   databaseUrl?: string;
+}
+
+function atLeast(n: number, min: number, name: string): number {
+  if (n < min) throw new Error(`${name} must be at least ${min}, got ${n}`);
+  return n;
 }
 
 function int(v: string | undefined, dflt: number): number {
@@ -100,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOve
     bodyLimit_bytes: int(env.PAYGATE_BODY_LIMIT_BYTES, 64 * 1024),
     sweep_ms: int(env.PAYGATE_SWEEP_MS, 1_000),
     cacheCatchUp_ms: int(env.PAYGATE_CACHE_CATCHUP_MS, 1_000),
+    statusCacheEntries: atLeast(int(env.PAYGATE_STATUS_CACHE_ENTRIES, 200_000), 1_000, 'PAYGATE_STATUS_CACHE_ENTRIES'),
     trustProxy: trustProxyOf(env.PAYGATE_TRUST_PROXY),
     rateLimits: {
       ...DEFAULT_RATE_LIMITS,

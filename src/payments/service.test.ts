@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import { loadConfig } from '../config.ts';
 import { isCoreError } from '../errors.ts';
 import { startGateway, type TestGateway } from '../../test/harness.ts';
 import { newToken, type Payments } from './service.ts';
-import { STATUS_CACHE_MAX_ENTRIES } from './status-cache.ts';
 import { PAYMENT_TRANSITIONS, type PaymentState } from './states.ts';
 
 describe('payments core', () => {
@@ -328,18 +328,30 @@ describe('payments core', () => {
   });
 
   test('a full status cache drops its oldest payments with their tokens; they are read again from the database', async () => {
-    const { payment } = await newPayment();
-    assert.equal((await t.gw.status.get(payment.id))!.id, payment.id);
-    const inner = t.gw.status as unknown as { byId: Map<string, unknown>; byToken: Map<string, string> };
-    // Fill it past its bound with records of payments that exist only in memory.
-    for (let i = 0; i < STATUS_CACHE_MAX_ENTRIES; i++) t.gw.status.put({ ...payment, id: `9${String(i).padStart(17, '0')}`, token: `synthetic-${i}` });
-    assert.ok(inner.byId.size <= STATUS_CACHE_MAX_ENTRIES && inner.byId.size > STATUS_CACHE_MAX_ENTRIES * 0.9, `${inner.byId.size} cached`);
-    assert.equal(inner.byToken.size, inner.byId.size, 'a dropped payment takes its token along');
-    assert.equal(t.gw.status.peek(payment.id), undefined, 'the oldest went first');
-    assert.ok(t.gw.status.peek(`9${String(STATUS_CACHE_MAX_ENTRIES - 1).padStart(17, '0')}`), 'the newest stay');
-    assert.equal((await t.gw.status.getByToken(payment.token))!.id, payment.id, 'read again from the database');
-    assert.equal(t.gw.status.peek(payment.id)!.id, payment.id, 'and cached again');
-    assert.equal(await t.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
+    // A node with a small cache (PAYGATE_STATUS_CACHE_ENTRIES), on this suite's engine.
+    const small = await startGateway({ env: { PAYGATE_STATUS_CACHE_ENTRIES: '2000' } });
+    try {
+      const max = small.gw.config.statusCacheEntries;
+      assert.equal(max, 2000);
+      const m = (await small.createMerchant('Cache Shop')).id;
+      const { payment } = await small.gw.payments.create({ merchant_id: m, dialect: 'test', rail: 'wallet', merchant_ref: 'cache-1', amount_minor: 1000n, currency: 'HTG' });
+      assert.equal((await small.gw.status.get(payment.id))!.id, payment.id);
+      const inner = small.gw.status as unknown as { byId: Map<string, unknown>; byToken: Map<string, string> };
+      // Fill it past its bound with records of payments that exist only in memory.
+      for (let i = 0; i < max; i++) small.gw.status.put({ ...payment, id: `9${String(i).padStart(17, '0')}`, token: `synthetic-${i}` });
+      assert.ok(inner.byId.size <= max && inner.byId.size > max * 0.9, `${inner.byId.size} cached`);
+      assert.equal(inner.byToken.size, inner.byId.size, 'a dropped payment takes its token along');
+      assert.equal(small.gw.status.peek(payment.id), undefined, 'the oldest went first');
+      assert.ok(small.gw.status.peek(`9${String(max - 1).padStart(17, '0')}`), 'the newest stay');
+      assert.equal((await small.gw.status.getByToken(payment.token))!.id, payment.id, 'read again from the database');
+      assert.equal(small.gw.status.peek(payment.id)!.id, payment.id, 'and cached again');
+      assert.equal(await small.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
+    } finally {
+      await small.close();
+    }
+    assert.equal(t.gw.config.statusCacheEntries, 200_000, 'the default');
+    const env = { PAYGATE_SECRET_KEY: 'k'.repeat(64), PAYGATE_ADMIN_TOKEN: 'admin-token' };
+    for (const bad of ['999', '-1', 'lots']) assert.throws(() => loadConfig({ ...env, PAYGATE_STATUS_CACHE_ENTRIES: bad }, { dataDir: '/nonexistent' }), /PAYGATE_STATUS_CACHE_ENTRIES must be at least 1000|expected an integer/);
   });
 
   test('payment tokens are 24 base64url characters and never repeat, across refills of the random pool', () => {

@@ -5,8 +5,6 @@ import type { PaymentRecord } from './model.ts';
 import type { Payments } from './service.ts';
 import { makeRoom } from '../bounded-map.ts';
 
-/** Bound on cached payments; the oldest entries go first past it. */
-export const STATUS_CACHE_MAX_ENTRIES = 200_000;
 /** Rows one catch-up pass looks at, at most (the rest waits for the next pass). */
 export const CATCH_UP_MAX_ROWS = 20_000;
 /** Long-polls held at once, at most (each holds a socket and a timer). */
@@ -21,7 +19,7 @@ export class StatusCache {
   private waiting = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed) {
+  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed, /** Bound on cached payments (PAYGATE_STATUS_CACHE_ENTRIES); the oldest go first past it. */ private readonly maxEntries: number) {
     this.unsubscribe = feed.subscribe((c) => {
       if (c.type === 'payment') this.put(c.payment);
     });
@@ -31,7 +29,7 @@ export class StatusCache {
   put(p: PaymentRecord): void {
     const cur = this.byId.get(p.id);
     if (cur && cur.version >= p.version) return;
-    if (!cur) makeRoom(this.byId, STATUS_CACHE_MAX_ENTRIES, (_id, old) => this.byToken.delete(old.token));
+    if (!cur) makeRoom(this.byId, this.maxEntries, (_id, old) => this.byToken.delete(old.token));
     this.byId.set(p.id, p);
     this.byToken.set(p.token, p.id);
     const ws = this.waiters.get(p.id);
