@@ -178,8 +178,6 @@ interface PayFacts {
   fees_account: string;
 }
 
-/** A map that drops its oldest entries beyond max (insertion order). */
-
 export class Payments {
   private readonly builders = new Map<string, CallbackBuilder>();
   private readonly outboxWatchers: (() => void)[] = [];

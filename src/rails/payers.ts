@@ -45,6 +45,11 @@ export interface NewPayer {
   balance?: unknown;
 }
 
+/** An account id as stored (bigint digits); anything else is an account that does not exist. */
+function assertAccountId(account_id: string): void {
+  if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
+}
+
 export class Payers {
   constructor(private readonly db: Db, private readonly payments: Payments, private readonly clock: Clock, private readonly pins: PinHasher) {}
 
@@ -122,7 +127,7 @@ export class Payers {
   /** `retried`: a concurrent right PIN replaced a legacy hash while this check ran; once only. */
   private async checkPinOnce(account_id: string, pin: unknown, retried: boolean): Promise<AccountRow> {
     const now = this.clock.now();
-    if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
+    assertAccountId(account_id);
     const r = await this.pinChecks.submit({ account_id, candidate: this.candidate(account_id, pin), now });
     if (!r) return this.checkLegacyPin(account_id, pin, now, retried);
     if (r.x_ok) return toAccount(r);
@@ -141,7 +146,7 @@ export class Payers {
    * the payment and the payer's account right after it.
    */
   async payWithPin(payment_id: string, account_id: string, pin: unknown, extraDetails: Record<string, unknown>): Promise<{ payment: PaymentRecord; account: AccountRow }> {
-    if (!/^\d{1,18}$/.test(account_id)) throw new CoreError('not_found', 'account not found');
+    assertAccountId(account_id);
     const r = await this.payments.payWithPin(payment_id, account_id, { candidate: this.candidate(account_id, pin), max_failures: PIN_MAX_FAILURES, lock_ms: PIN_LOCK_MS }, extraDetails);
     if (r.pin === 'paid') return { payment: r.payment, account: r.account };
     if (r.pin === 'wrong') this.wrongPin(r.failures);
