@@ -413,8 +413,7 @@ async function scenarioPolling(pgOk: boolean): Promise<number> {
 }
 
 /** 2. Complete payments per second against pgbench TPC-B; 3. create p99 at half the max rate. */
-async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> {
-  let payRate = 0;
+async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
   let liteNode: Awaited<ReturnType<typeof startNode>> | null = null;
   const receiver = await startReceiver();
   cleanups.push(() => receiver.close());
@@ -432,8 +431,6 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
       paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients`, DRIVER_DOC[d], r, 'payments/s', node.rss_mb()) });
     }
     const g = paths.reduce((a, b) => (b.row.throughput > a.row.throughput ? b : a));
-    // The fan-out's load follows the 32-client rate, as in the runs before the sweep.
-    payRate = paths[0]!.row.throughput;
     log(`  group commit (requests per statement): ${await batching(node)}`);
 
     // 3. create-payment latency at half the maximum create rate (same node).
@@ -496,7 +493,6 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<{ payRate: number }> 
   rows.push({ scenario: '2 payment path', what: 'bare PGlite transfer tx (3 statements)', driver: 'PGlite in-process', throughput: b.tps, unit: 'tx/s', p50_ms: b.p50_ms, p99_ms: b.p99_ms, max_ms: b.max_ms, errors: 0, ops: b.count, rss_mb: null });
   log(`bare PGlite: ${b.tps.toFixed(0)} tx/s`);
   check('payment path ≥ 1.0× bare PGlite transaction (PGlite)', g.throughput / b.tps, 1.0, 'higher', 'informational: the issue sets no PGlite target');
-  return { payRate };
 }
 
 /** Requests per group-commit statement on a node since it started, from its /metrics. */
@@ -509,7 +505,7 @@ async function batching(node: Proc): Promise<string> {
 }
 
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */
-async function scenarioFanout(payRate: number, pollRateMax: number): Promise<void> {
+async function scenarioFanout(pollRateMax: number): Promise<void> {
   const databaseUrl = dbUrl(await freshDb('fanout'));
   // All three at once: migrations take an advisory lock, so one applies them and the others wait.
   const nodes = await Promise.all([startNode({ databaseUrl }), startNode({ databaseUrl }), startNode({ databaseUrl })]);
@@ -525,28 +521,39 @@ async function scenarioFanout(payRate: number, pollRateMax: number): Promise<voi
   const ids = QUICK
     ? await seedPending(a, one.merchant[0]!, npending, d === 'ibous' ? 'ibous' : 'bench')
     : (await loadgen({ mode: 'closed', duration_s: 300, connections: 16, maxOps: npending, groups: { a: urls }, steps: [createStep(d, 'a')], perOp: one, collect: ['id'] })).collected!.map((x) => x.id!);
-  // Offered well below what one node sustains: visibility is measured, not saturation.
-  const rate = Number(process.env.BENCH_FANOUT_RATE) || Math.max(20, Math.floor((payRate || 200) / 4));
-  // Both loads start with a warm-up (not counted): fresh nodes compile their code, prepare
-  // their statements and learn their accounts on the first requests.
-  const warmup_s = QUICK ? 1 : 3;
-  const payP = loadgen({
-    mode: 'open', rate, duration_s: D, warmup_s, connections: 64,
-    groups: { create: urls, pay: [urls[1]!, urls[2]!, urls[0]!] },
-    steps: [createStep(d, 'create'), payStep(d, 'pay')],
-    perWorker, perOp, collect: ['id'],
-  });
   // Polling at a steady rate (merchants poll every 100 ms or so), not as fast as possible: the
   // nodes stay below saturation so propagation is what gets measured.
   // A quarter of what one node answered in scenario 1, spread over three nodes.
   const pollRate = Math.max(100, Math.min(QUICK ? 600 : 1500, Math.floor((pollRateMax || 2000) / 4)));
-  const pollP = loadgen({ mode: 'open', rate: pollRate, duration_s: D, warmup_s, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
+  const pollSpec = (duration_s: number, warmup_s: number): Spec => ({ mode: 'open', rate: pollRate, duration_s, warmup_s, connections: 32, groups: { a: urls }, steps: [statusStep(d, 'a', false)], perOp: { ...one, id: ids } });
+  const paySteps = [createStep(d, 'create'), payStep(d, 'pay')];
+  const payGroups = { create: urls, pay: [urls[1]!, urls[2]!, urls[0]!] };
+  // Visibility is measured below saturation, at half the rate these three nodes complete
+  // payments with the same polling running (measured first: a short closed loop, which also
+  // warms the fresh nodes up: they compile their code, prepare their statements and learn
+  // their accounts on their first requests). A fixed share of scenario 2's single-node rate
+  // saturated the cores on some machines, and then measured the saturation.
+  let rate = Number(process.env.BENCH_FANOUT_RATE);
+  let capacity = NaN;
+  if (!rate) {
+    const probe_s = QUICK ? 2 : 5;
+    const [max] = await Promise.all([
+      loadgen({ mode: 'closed', duration_s: probe_s, warmup_s: 1, connections: 32, groups: payGroups, steps: paySteps, perWorker, perOp }),
+      loadgen(pollSpec(probe_s, 1)),
+    ]);
+    capacity = max.throughput;
+    rate = Math.max(20, Math.floor(capacity / 2));
+    log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, 32 conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
+  }
+  const warmup_s = QUICK ? 1 : 2;
+  const payP = loadgen({ mode: 'open', rate, duration_s: D, warmup_s, connections: 64, groups: payGroups, steps: paySteps, perWorker, perOp, collect: ['id'] });
+  const pollP = loadgen(pollSpec(D, warmup_s));
   // Each node's own pauses over the measured part (GC, event-loop delay), reset when it starts.
   setTimeout(() => void Promise.all(nodes.map((n) => api(n.url, 'POST', '/bench/stalls', { reset: true }))), warmup_s * 1000);
   const [pay, poll] = await Promise.all([payP, pollP]);
   for (const [i, n] of nodes.entries()) log(`  node ${'ABC'[i]} stalls: ${(await api(n.url, 'POST', '/bench/stalls', {})).text}`);
   await new Promise((r) => setTimeout(r, 500)); // let the last notifications land
-  row('4 fan-out', `payments across 3 nodes (${rate}/s offered, create on one, pay on the next)`, DRIVER_DOC[d], pay, 'payments/s', Math.max(...nodes.map((n) => n.rss_mb())));
+  row('4 fan-out', `payments across 3 nodes (${rate}/s offered${Number.isFinite(capacity) ? `, half their max of ${capacity.toFixed(0)}/s` : ''}, create on one, pay on the next)`, DRIVER_DOC[d], pay, 'payments/s', Math.max(...nodes.map((n) => n.rss_mb())));
   row('4 fan-out', `polling spread over the 3 nodes at the same time (${pollRate}/s offered)`, d === 'ibous' ? 'ibous PaymentProcess' : 'core status route', poll, 'req/s', null);
   const seen = await Promise.all(nodes.map((n) => api(n.url, 'GET', '/bench/visibility').then((r) => r.json.seen as Record<string, number>)));
   const lat: number[] = [];
@@ -587,12 +594,11 @@ async function main(): Promise<void> {
   const pgOk = await pgAvailable();
   log(`bench ${QUICK ? '--quick' : 'default'}: ${D} s per run, Postgres ${pgOk ? 'at ' + PG_BASE : 'NOT available'}`);
   const want = (s: string) => !only || only.includes(s);
-  let payRate = 0;
   let pollRate = 0;
   if (want('polling')) pollRate = await scenarioPolling(pgOk);
-  if (want('payment')) payRate = (await scenarioPaymentPath(pgOk)).payRate;
+  if (want('payment')) await scenarioPaymentPath(pgOk);
   if (want('fanout')) {
-    if (pgOk) await scenarioFanout(payRate, pollRate);
+    if (pgOk) await scenarioFanout(pollRate);
     else notes.push('Fan-out needs Postgres: skipped.');
   }
   rows.sort((a, b) => a.scenario.localeCompare(b.scenario)); // stable: scenario order, then run order
