@@ -57,6 +57,8 @@ export interface Result {
   collected?: Record<string, string>[];
   /** Open mode: how late this client started measured ops against their schedule (its own delay, counted in their latency). */
   late?: { p99_ms: number; max_ms: number; over_5ms: number };
+  /** Open mode: the slowest op of each second of the measured part, by scheduled start (a tail from a few stalls shows as a few bad seconds). */
+  max_by_s?: number[];
 }
 
 function pct(sorted: Float64Array | number[], p: number): number {
@@ -124,6 +126,8 @@ export async function run(spec: Spec): Promise<Result> {
   };
   const maxSockets = spec.connections;
   let measuring = !(spec.warmup_s && spec.warmup_s > 0);
+  const maxBySecond: number[] = [];
+  const tMeasure = performance.now() + (spec.warmup_s ?? 0) * 1000;
 
   async function runOp(worker: number, started: number): Promise<void> {
     const n = seq++;
@@ -173,8 +177,13 @@ export async function run(spec: Spec): Promise<Result> {
         }
       }
       if (counted) {
-        total.add(performance.now() - started);
+        const ms = performance.now() - started;
+        total.add(ms);
         ops++;
+        if (spec.mode === 'open') {
+          const sec = Math.max(0, Math.floor((started - tMeasure) / 1000));
+          maxBySecond[sec] = Math.max(maxBySecond[sec] ?? 0, ms);
+        }
       }
       if (spec.collect && counted) collected.push(Object.fromEntries(spec.collect.map((k) => [k, vars[k] ?? ''])));
     } catch (e) {
@@ -188,7 +197,6 @@ export async function run(spec: Spec): Promise<Result> {
   if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => (measuring = true), spec.warmup_s * 1000);
   let lateness: Result['late'];
   const t0 = performance.now();
-  const tMeasure = t0 + (spec.warmup_s ?? 0) * 1000;
   const end = tMeasure + spec.duration_s * 1000;
   if (spec.mode === 'closed') {
     await Promise.all(Array.from({ length: spec.connections }, async (_, w) => {
@@ -230,7 +238,7 @@ export async function run(spec: Spec): Promise<Result> {
     ops, errors, seconds,
     throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
     p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.length ? s[s.length - 1]! : 0,
-    steps, errorSamples, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness } : {}),
+    steps, errorSamples, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness, max_by_s: Array.from(maxBySecond, (v) => Math.round(v ?? 0)) } : {}),
   };
 }
 

@@ -441,6 +441,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);
+    if (open.max_by_s) log(`  slowest create of each second (ms): ${open.max_by_s.join(' ')}`);
     const h = row('3 create latency', `create at half max (${half}/s, open loop)`, DRIVER_DOC[d].split(' → ')[0]!, open, 'creates/s', node.rss_mb());
     check('p99 create-payment at half load < 25 ms', h.p99_ms, 25, 'lower');
     // The floor of this machine at that rate: a bare Fastify route answering a create's exact
