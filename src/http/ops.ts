@@ -70,6 +70,10 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     for (const [op, st] of Object.entries({ ...ctx.payments.batching(), ...ctx.payers.batching() })) {
       lines.push(`paygate_group_commit_statements_total{op="${op}"} ${st.batches}`, `paygate_group_commit_items_total{op="${op}"} ${st.items}`);
     }
+    // Pays from a payer account by where their facts came from: memory (this node's own
+    // payments and other nodes' announcements) or a read first (a cross-node miss).
+    lines.push('# HELP paygate_pay_facts_total Wallet and subscriber pays by where the payment\'s facts came from.', '# TYPE paygate_pay_facts_total counter');
+    lines.push(`paygate_pay_facts_total{source="memory"} ${ctx.payments.payFacts.known}`, `paygate_pay_facts_total{source="read"} ${ctx.payments.payFacts.read}`);
     reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });
 

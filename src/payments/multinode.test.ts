@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ENGINE, eventually, freshPostgresDatabase, startGateway, startReceiver, type TestGateway } from '../../test/harness.ts';
 import type { CallbackBuilder } from './service.ts';
+import type { PaymentRecord } from './model.ts';
 
 const SKIP = ENGINE !== 'postgres' ? 'several nodes need a shared Postgres database (runs with PAYGATE_TEST_ENGINE=postgres)' : false;
 
@@ -118,6 +119,64 @@ describe('three gateway nodes on one Postgres database', { skip: SKIP }, () => {
     assert.equal(rows[0].attempts, attempts.length);
     assert.ok(got.every((r) => JSON.parse(r.body).state === 'succeeded'));
     assert.deepEqual(await nodes[A]!.verify(), []);
+  });
+
+  // B hears A's create (the announcement carries the record) and pays it without reading it.
+  const heardOnB = async (ref: string) => {
+    const { payment } = await create(A, ref);
+    await eventually(() => nodes[B]!.gw.status.peek(payment.id)?.state === 'pending', 5_000, 5);
+    return payment;
+  };
+
+  test('a payment created on A is paid on B from what A announced, without a read first', async () => {
+    const payer = await nodes[B]!.createPayer('wallet', { phone: '50937000444', currency: 'HTG', balance: '100' });
+    const pb = nodes[B]!.gw.payments;
+    // The first pay of this payer on B reads its facts (payer, fee rate, accounts) and keeps them.
+    const first = await heardOnB('mn-facts-1');
+    const { payer_balance_minor: afterFirst } = await pb.payFrom(first.id, payer.id);
+    const before = { ...pb.payFacts };
+    const second = await heardOnB('mn-facts-2');
+    const { payment, payer_balance_minor } = await pb.payFrom(second.id, payer.id);
+    assert.equal(payment.state, 'succeeded');
+    assert.deepEqual(pb.payFacts, { known: before.known + 1, read: before.read }, 'paid from memory');
+    assert.equal(payer_balance_minor, afterFirst - 1500n);
+    const metrics = await (await fetch(nodes[B]!.url + '/metrics')).text();
+    assert.match(metrics, new RegExp(`paygate_pay_facts_total\\{source="memory"\\} ${pb.payFacts.known}\n`));
+    assert.deepEqual(await nodes[B]!.verify(), []);
+  });
+
+  test('pay facts that do not match the payment row never reach the ledger', async () => {
+    const payer = await nodes[B]!.createPayer('wallet', { phone: '50937000555', currency: 'HTG', balance: '1000' });
+    const pb = nodes[B]!.gw.payments;
+    // B learns this payer and a second merchant (its accounts and fee rate) by paying it twice
+    // (the first pay of a new merchant creates its account, the full way).
+    const other = (await nodes[A]!.createMerchant('Other Shop')).id;
+    let balance = 0n;
+    for (const ref of ['mn-wrong-a', 'mn-wrong-b']) {
+      const { payment: learn } = await nodes[A]!.gw.payments.create({ merchant_id: other, dialect: 'test', rail: 'wallet', merchant_ref: ref, amount_minor: 1500n, currency: 'HTG' });
+      await eventually(() => nodes[B]!.gw.status.peek(learn.id)?.state === 'pending', 5_000, 5);
+      balance = (await pb.payFrom(learn.id, payer.id)).payer_balance_minor;
+    }
+    const otherBalance = await pb.merchantBalance(other, 'HTG');
+    const recent = (pb as unknown as { recent: Map<string, PaymentRecord> }).recent;
+    // As a wrong announcement would leave it: same id and version, another amount, surcharge or merchant.
+    for (const [i, wrong] of [{ amount_minor: 1n }, { surcharge_minor: 100n }, { merchant_id: other }].entries()) {
+      // A refused statement makes B forget the payer's facts: a clean pay first learns them again.
+      const clean = await heardOnB(`mn-clean-${i + 1}`);
+      balance = (await pb.payFrom(clean.id, payer.id)).payer_balance_minor;
+      const p = await heardOnB(`mn-wrong-${i + 1}`);
+      recent.set(p.id, { ...recent.get(p.id)!, ...wrong });
+      const before = { ...pb.payFacts };
+      const { payment, payer_balance_minor } = await pb.payFrom(p.id, payer.id);
+      assert.equal(pb.payFacts.known, before.known + 1, 'the wrong facts were tried');
+      // The paying statement left it alone; the full transaction paid the row's amount to its merchant.
+      assert.equal(payment.state, 'succeeded');
+      assert.equal(payment.amount_minor, 1500n);
+      assert.equal(payer_balance_minor, balance - 1500n, `payer debited the row's amount (${JSON.stringify(wrong, (_k, v) => (typeof v === 'bigint' ? String(v) : v))})`);
+      balance = payer_balance_minor;
+    }
+    assert.equal(await pb.merchantBalance(other, 'HTG'), otherBalance, 'nothing went to the other merchant');
+    assert.deepEqual(await nodes[B]!.verify(), []);
   });
 
   test('expiry sweepers on all nodes expire each payment once, with one callback each', async () => {

@@ -188,7 +188,16 @@ export class Payments {
   readonly peers = new Peers();
   private static readonly ANNOUNCE_QUEUE_MAX = 50_000;
   private announcing: Promise<void> | null = null;
-  constructor(private readonly o: PaymentsOptions) {}
+  /** Pays that found their facts in memory, and those that read them first (another node's payment not announced here yet, a first payer). */
+  readonly payFacts = { known: 0, read: 0 };
+  constructor(private readonly o: PaymentsOptions) {
+    // Every payment change this node hears of (its own, and other nodes' announcements, which
+    // carry the whole record) keeps the pay facts current: a payment created on another node
+    // is paid here without a read first, and one that is no longer pending is dropped.
+    o.feed.subscribe((c) => {
+      if (c.type === 'payment') this.remember(c.payment);
+    });
+  }
 
   /** Group-commit counters of this node (statements run, requests they carried, largest batch). */
   batching(): { create: GroupCommit<never, never>['stats']; pay: GroupCommit<never, never>['stats'] } {
@@ -305,7 +314,6 @@ export class Payments {
     const batched = await this.creates.submit(row);
     const created = 'done' in batched ? batched.done : await this.createOne(row);
     if (!created.replayed) {
-      this.remember(created.payment);
       this.publish({ type: 'payment', payment: created.payment }, null); // a create writes no outbox rows
     }
     return created;
@@ -524,8 +532,11 @@ export class Payments {
     if (!ID_RE.test(account_id)) return null;
     const known = this.known(payment_id, account_id);
     let k: PayFacts;
-    if (known) k = known;
-    else {
+    if (known) {
+      k = known;
+      this.payFacts.known++;
+    } else {
+      this.payFacts.read++;
       const rows = await this.o.db.query(
         `select p.*,
                 (select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail) as x_fee_bps,
@@ -599,8 +610,8 @@ export class Payments {
         rows = await this.o.db.query(
           `with v as (
              select * from unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[], $8::int[],
-                                  $18::text[], $19::int[], $20::bigint[])
-               as v(id, version, fee, payer, payer_name, at, extra, fee_bps, pin, pin_max, pin_lock_ms)
+                                  $18::text[], $19::int[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
+               as v(id, version, fee, payer, payer_name, at, extra, fee_bps, pin, pin_max, pin_lock_ms, merchant, amount, surcharge)
            ), lp as materialized (
              -- The payments locked first, in id order, whatever plan the UPDATE gets.
              select id from payments where id in (select id from v) order by id for update
@@ -626,6 +637,8 @@ export class Payments {
                from c
               where p.id = c.id and p.id in (select id from lp) and (c.pin is null or (c.pin_checked and c.pin_ok))
                 and p.version = c.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > c.at)
+                -- The postings were computed from these (a record heard from another node included).
+                and p.merchant_id = c.merchant and p.amount_minor = c.amount and p.surcharge_minor = c.surcharge
                 and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = c.fee_bps
                 and c.kind in ('wallet', 'subscriber') and c.currency = p.currency and c.name is not distinct from c.payer_name
                 and c.balance_minor >= p.amount_minor + p.surcharge_minor
@@ -673,7 +686,8 @@ export class Payments {
             post.map((x) => x[0]), post.map((x) => x[1]), post.map((x) => x[2]),
             msgs.map(([id]) => id), msgs.map(([, m]) => m.event), msgs.map(([, m]) => m.url), msgs.map(([, m]) => m.body),
             msgs.map(([, m]) => m.content_type ?? 'application/json'), msgs.map(([, m]) => m.ack ?? '2xx'),
-            items.map((it) => it.pin?.candidate ?? null), items.map((it) => it.pin?.max_failures ?? 0), items.map((it) => it.pin?.lock_ms ?? 0)],
+            items.map((it) => it.pin?.candidate ?? null), items.map((it) => it.pin?.max_failures ?? 0), items.map((it) => it.pin?.lock_ms ?? 0),
+            items.map((it) => it.p.merchant_id), items.map((it) => it.p.amount_minor.toString()), items.map((it) => it.p.surcharge_minor.toString())],
         );
       } catch (err) {
         // The database refused the statement, so it changed nothing (a short balance after all,
@@ -700,10 +714,10 @@ export class Payments {
     { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`] },
   );
 
-  // What this node knows from its own work, so the common pay needs no read first. Every fact
-  // is checked again inside the paying statement (payment version, fee rate, payer kind and
-  // name; account ids never change): a stale one makes the statement change nothing, the
-  // entry is dropped and the full transaction decides.
+  // What this node knows from its own work and from the change feed, so the common pay needs
+  // no read first. Every fact is checked again inside the paying statement (payment version,
+  // merchant, amounts, fee rate, payer kind and name; account ids never change): a stale one
+  // makes the statement change nothing, the entry is dropped and the full transaction decides.
   private readonly recent = new Map<string, PaymentRecord>();
   private readonly payerFacts = new Map<string, PayFacts['payer']>();
   private readonly feeRates = new Map<string, number | null>();
@@ -711,8 +725,11 @@ export class Payments {
   private static readonly CACHE_MAX = 10_000;
 
   private remember(p: PaymentRecord): void {
-    if (p.state !== 'pending') return;
-    makeRoom(this.recent, Payments.CACHE_MAX).set(p.id, p);
+    const cur = this.recent.get(p.id);
+    if (cur && cur.version >= p.version) return;
+    if (p.state !== 'pending') this.recent.delete(p.id);
+    else if (cur) this.recent.set(p.id, p);
+    else makeRoom(this.recent, Payments.CACHE_MAX).set(p.id, p);
   }
   private known(payment_id: string, account_id: string): PayFacts | null {
     const p = this.recent.get(payment_id);
