@@ -502,7 +502,8 @@ async function batching(node: Proc): Promise<string> {
   const of = (name: string) => new Map([...text.matchAll(new RegExp(`^${name}\\{op="(\\w+)"\\} (\\d+)$`, 'gm'))].map((m) => [m[1]!, Number(m[2])]));
   const st = of('paygate_group_commit_statements_total');
   const it = of('paygate_group_commit_items_total');
-  return [...st].map(([op, n]) => `${op} ${n ? (it.get(op)! / n).toFixed(2) : '–'} (${it.get(op)} in ${n})`).join(', ');
+  const facts = (src: string) => Number(new RegExp(`^paygate_pay_facts_total\\{source="${src}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return [...st].map(([op, n]) => `${op} ${n ? (it.get(op)! / n).toFixed(2) : '–'} (${it.get(op)} in ${n})`).join(', ') + `; pay facts from memory ${facts('memory')}, read ${facts('read')}`;
 }
 
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */
