@@ -11,6 +11,7 @@
 //   open mode:   ops start on a fixed schedule (`rate` per second) whatever the answers; latency
 //                counts from the scheduled start, so queueing is not hidden.
 import { Pool } from 'undici';
+import { Http1Pool, type Answer } from './http1.ts';
 import { performance } from 'node:perf_hooks';
 
 export interface Step {
@@ -82,16 +83,30 @@ class Lat {
   }
 }
 
-// undici's Pool: keep-alive connections with much less client CPU per request than
-// node:http's Agent (the load generator shares the 2 cores with the gateway and Postgres, the
-// way pgbench's C client shares them with Postgres in the baseline).
-const pools = new Map<string, Pool>();
-async function request(base: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, maxSockets: number): Promise<{ status: number; body: string }> {
+// Keep-alive connections, one request at a time each (bench/http1.ts): a small client that
+// spends less CPU per request than undici's Pool (BENCH_CLIENT=undici for that one), since
+// the load generator shares the 2 cores with the gateway and Postgres, the way pgbench's C
+// client shares them with Postgres in the baseline.
+const pools = new Map<string, { request(method: string, path: string, headers: Record<string, string>, body: string | undefined): Promise<Answer>; close(): Promise<void> | void }>();
+function poolFor(origin: string, maxSockets: number) {
+  let pool = pools.get(origin);
+  if (pool) return pool;
+  if (process.env.BENCH_CLIENT === 'undici') {
+    const u = new Pool(origin, { connections: maxSockets, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    pool = {
+      async request(method, path, headers, body) {
+        const res = await u.request({ method: method as 'GET', path, headers, body });
+        return { status: res.statusCode, body: await res.body.text() };
+      },
+      close: () => u.destroy(),
+    };
+  } else pool = new Http1Pool(origin, maxSockets);
+  pools.set(origin, pool);
+  return pool;
+}
+async function request(base: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, maxSockets: number): Promise<Answer> {
   const u = new URL(path, base);
-  let pool = pools.get(u.origin);
-  if (!pool) pools.set(u.origin, (pool = new Pool(u.origin, { connections: maxSockets, pipelining: 1, headersTimeout: 30_000, bodyTimeout: 30_000 })));
-  const res = await pool.request({ method, path: u.pathname + u.search, headers, body });
-  return { status: res.statusCode, body: await res.body.text() };
+  return poolFor(u.origin, maxSockets).request(method, u.pathname + u.search, headers, body);
 }
 
 function fill(s: string, vars: Record<string, string>): string {
@@ -232,7 +247,7 @@ export async function run(spec: Spec): Promise<Result> {
     steps[k] = { count: l.n, p50_ms: pct(ls, 50), p99_ms: pct(ls, 99) };
   }
   // Each run opens its own connections (a process may run several specs one after another).
-  await Promise.all([...pools.values()].map((p) => p.destroy()));
+  await Promise.all([...pools.values()].map((p) => p.close()));
   pools.clear();
   return {
     ops, errors, seconds,
