@@ -67,8 +67,9 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     for (const r of outbox) lines.push(`paygate_callbacks{state="${r.state}"} ${r.n}`);
     lines.push('# HELP paygate_group_commit_statements_total Group-commit statements run by this node.', '# TYPE paygate_group_commit_statements_total counter');
     lines.push('# HELP paygate_group_commit_items_total Requests carried by those statements.', '# TYPE paygate_group_commit_items_total counter');
+    lines.push('# HELP paygate_group_commit_seconds_total Wall time of those statements (from sending to the answer).', '# TYPE paygate_group_commit_seconds_total counter');
     for (const [op, st] of Object.entries({ ...ctx.payments.batching(), ...ctx.payers.batching() })) {
-      lines.push(`paygate_group_commit_statements_total{op="${op}"} ${st.batches}`, `paygate_group_commit_items_total{op="${op}"} ${st.items}`);
+      lines.push(`paygate_group_commit_statements_total{op="${op}"} ${st.batches}`, `paygate_group_commit_items_total{op="${op}"} ${st.items}`, `paygate_group_commit_seconds_total{op="${op}"} ${(st.busy_ms / 1000).toFixed(6)}`);
     }
     // Pays from a payer account by where their facts came from: memory (this node's own
     // payments and other nodes' announcements) or a read first (a cross-node miss).

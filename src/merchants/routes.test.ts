@@ -107,6 +107,7 @@ describe('operator API', () => {
     assert.match(metrics, /paygate_http_requests_total\{method="GET",route="\/healthz",status="200"\} 1/);
     const created = Number(/paygate_group_commit_items_total\{op="create"\} (\d+)/.exec(metrics)?.[1]);
     assert.ok(created >= 0 && /paygate_group_commit_statements_total\{op="pay"\} \d+/.test(metrics) && /paygate_group_commit_items_total\{op="pin_check"\} \d+/.test(metrics), 'group-commit counters per op');
+    assert.match(metrics, /paygate_group_commit_seconds_total\{op="create"\} \d+\.\d{6}\n/, 'statement time per op');
     const doc = await (await fetch(t.url + '/openapi.json')).json();
     assert.equal(doc.openapi, '3.0.3');
     assert.ok(doc.paths['/admin/merchants']);

@@ -41,8 +41,8 @@ export class GroupCommit<I, O> {
   private running = 0;
   /** Keys of the batches running now: an item sharing one waits for them. */
   private readonly busy = new Set<string>();
-  /** Batches run and items carried, for the metrics and the tests. */
-  readonly stats = { batches: 0, items: 0, largest: 0 };
+  /** Batches run, items carried and the statements' wall time (ms, retries alone included), for the metrics and the tests. */
+  readonly stats = { batches: 0, items: 0, largest: 0, busy_ms: 0 };
 
   constructor(private readonly run: (items: I[]) => Promise<O[]>, private readonly opts: GroupCommitOptions<I>) {
     if (!(opts.max >= 1)) throw new Error('group commit needs max >= 1');
@@ -66,6 +66,7 @@ export class GroupCommit<I, O> {
         this.stats.batches++;
         this.stats.items += batch.length;
         if (batch.length > this.stats.largest) this.stats.largest = batch.length;
+        const t0_ms = performance.now();
         try {
           const out = await this.runChecked(batch);
           batch.forEach((w, i) => w.resolve(out[i]!));
@@ -75,6 +76,7 @@ export class GroupCommit<I, O> {
           // alone, so one item's error (or a deadlock of the batch) reaches that item only.
           else for (const w of batch) await this.runChecked([w]).then((o) => w.resolve(o[0]!), w.reject);
         } finally {
+          this.stats.busy_ms += performance.now() - t0_ms;
           for (const k of keys) this.busy.delete(k);
         }
       }
