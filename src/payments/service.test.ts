@@ -360,6 +360,58 @@ describe('payments core', () => {
     assert.equal(new Set(tokens).size, tokens.length);
   });
 
+  test('references without foreign keys: an unknown merchant is refused alone or in a batch, referred-to rows are never deleted, verify finds a dangling one', async () => {
+    const before = await t.db.query<{ n: bigint }>('select count(*)::int8 as n from payments');
+    await assert.rejects(newPayment({ merchant_id: '987654321' }), (e) => isCoreError(e, 'not_found'));
+    // In a batch (the first creates go alone, one per statement in flight; the rest queue and
+    // go together): the others are created, the unknown merchant's create gets its own answer.
+    const batchesBefore = p.batching().create.batches;
+    const outs = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => newPayment(i === 10 ? { merchant_id: '987654322' } : {})));
+    assert.deepEqual(outs.map((o) => o.status), Array.from({ length: 16 }, (_, i) => (i === 10 ? 'rejected' : 'fulfilled')));
+    assert.ok(isCoreError((outs[10] as PromiseRejectedResult).reason, 'not_found'));
+    assert.ok(p.batching().create.batches - batchesBefore < 16, 'some of them shared a statement');
+    const after = await t.db.query<{ n: bigint }>('select count(*)::int8 as n from payments');
+    assert.equal(after[0]!.n, before[0]!.n + 15n);
+    assert.deepEqual(await t.db.query(`select id from payments where merchant_id in (987654321, 987654322)`), []);
+
+    const w = await t.createPayer('wallet', { phone: '50930000039', currency: 'HTG', balance: '100' });
+    const { payment } = await newPayment({ amount_minor: 1000n });
+    await p.pay(payment.id, { kind: 'account', account_id: w.id });
+    const [entry] = await t.db.query<{ id: bigint }>(`select id from journal_entries where payment_id = $1`, [payment.id]);
+    for (const [table, id] of [['merchants', merchant], ['accounts', w.id], ['payments', payment.id], ['journal_entries', String(entry!.id)]] as const) {
+      await assert.rejects(t.db.query(`delete from ${table} where id = $1`, [id]), (e: any) => e.code === '23503' && /never deleted/.test(e.message), `delete from ${table}`);
+      await assert.rejects(t.db.query(`truncate ${table} cascade`), (e: any) => e.code === '23503', `truncate ${table}`);
+    }
+    assert.deepEqual(await t.verify(), []);
+
+    // A posting to an account that is not there (written behind the gateway's back).
+    const [bad] = await t.db.query<{ id: bigint }>(`insert into postings (entry_id, account_id, currency, amount_minor) values ($1, 987654321, 'HTG', 1) returning id`, [entry!.id]);
+    const v = await t.verify();
+    assert.deepEqual(v.find((x) => x.check === 'every posting refers to an existing journal entry and account')?.ids, [String(bad!.id)]);
+    await t.db.query('delete from postings where id = $1', [bad!.id]);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('the paying statement never posts to an account it did not lock (a wrong account id among the facts)', async () => {
+    const w = await t.createPayer('wallet', { phone: '50930000029', currency: 'HTG', balance: '100' });
+    const first = await newPayment({ amount_minor: 1000n });
+    await p.pay(first.payment.id, { kind: 'account', account_id: w.id }); // the node now knows the accounts
+    const facts = (p as any).accountIds as Map<string, string>;
+    const key = `m:${merchant}:HTG`;
+    const right = facts.get(key);
+    assert.ok(right, 'the merchant account is known');
+    facts.set(key, '987654321');
+    const { payment } = await newPayment({ amount_minor: 1000n });
+    const statementsBefore = p.batching().pay.batches;
+    const paid = await p.pay(payment.id, { kind: 'account', account_id: w.id });
+    assert.ok(p.batching().pay.batches > statementsBefore, 'the paying statement ran with the wrong account');
+    assert.equal(paid.state, 'succeeded');
+    assert.deepEqual(await t.db.query('select id from postings where account_id = 987654321'), []);
+    const credited = await t.db.query<{ n: bigint }>(`select count(*)::int8 as n from postings p join journal_entries e on e.id = p.entry_id where e.payment_id = $1 and p.account_id = $2`, [paid.id, right]);
+    assert.equal(credited[0]!.n, 1n, 'the merchant\'s own account was credited by the full transaction');
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('verify catches a deliberately corrupted balance', async () => {
     const w = await t.createPayer('wallet', { phone: '50930000009', currency: 'HTG', balance: '1' });
     await t.db.query('update accounts set balance_minor = balance_minor + 1 where id = $1', [w.id]);

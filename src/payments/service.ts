@@ -329,6 +329,7 @@ export class Payments {
        insert into payments (id, merchant_id, dialect, rail, merchant_ref, public_ref, token, state, amount_minor, surcharge_minor,
                              currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
        select n.id, $1, $2, $3, $4, coalesce($5, n.id::text), $6, 'pending', $7, $8, $9, $10, $11, $12, $13, $14, $14, $15 from n
+        where exists (select 1 from merchants m where m.id = $1) -- the merchant reference, proven here (no foreign key)
        on conflict (merchant_id, dialect, merchant_ref) do nothing
        returning *`,
       [r.merchant_id, r.dialect, r.rail, r.merchant_ref, r.public_ref, r.token, r.amount_minor, r.surcharge_minor,
@@ -336,6 +337,8 @@ export class Payments {
     );
     if (rows.length) return { payment: toPayment(rows[0]!), replayed: false };
     const existing = await this.o.db.query('select * from payments where merchant_id = $1 and dialect = $2 and merchant_ref = $3', [r.merchant_id, r.dialect, r.merchant_ref]);
+    // Nothing inserted and nothing there: the merchant does not exist.
+    if (!existing.length) throw new CoreError('not_found', 'merchant not found');
     const p = toPayment(existing[0]!);
     if (existing[0]!.request_hash !== r.request_hash) {
       throw new CoreError('reference_conflict', 'this reference was already used with different parameters', { payment_id: p.id });
@@ -368,6 +371,7 @@ export class Payments {
                                  currency, description, callback_url, details, request_hash, created_at, updated_at, expires_at)
            select id, merchant_id, dialect, rail, merchant_ref, coalesce(public_ref, id::text), token, 'pending', amount_minor, surcharge_minor,
                   currency, description, callback_url, details::jsonb, request_hash, created_at, created_at, expires_at from v
+            where exists (select 1 from merchants m where m.id = v.merchant_id) -- proven here (no foreign key); a row left out goes alone
            on conflict (merchant_id, dialect, merchant_ref) do nothing
            returning *`,
           [rs.map((r) => r.merchant_id), rs.map((r) => r.dialect), rs.map((r) => r.rail), rs.map((r) => r.merchant_ref), rs.map((r) => r.public_ref),
@@ -679,7 +683,10 @@ export class Payments {
                   m.id as xa_id, m.kind as xa_kind, m.currency as xa_currency, m.merchant_id as xa_merchant_id, m.name as xa_name, m.phone as xa_phone,
                   m.network as xa_network, m.balance_minor as xa_balance_minor, m.settings as xa_settings, m.created_at as xa_created_at,
                   case when (select count(*) from moved) = (select count(*) from au) then 0
-                       else ('paygate: accounts not all changed for payment ' || c.id)::int end as x_check
+                       else ('paygate: accounts not all changed for payment ' || c.id)::int end as x_check,
+                  -- Every posting's account is a row this statement locked (postings have no foreign key).
+                  case when not exists (select 1 from x where x.a not in (select id from la)) then 0
+                       else ('paygate: a posting to an unknown account for payment ' || c.id)::int end as x_ref_check
              from c left join pay on pay.id = c.id left join pins on pins.id = c.payer left join moved m on m.id = c.payer`,
           [items.map((it) => it.p.id), items.map((it) => it.p.version), items.map((it) => it.fee_minor.toString()), items.map((it) => it.payer.id),
             items.map((it) => it.payer.name), items.map((it) => it.now.toISOString()), items.map((it) => it.extra_details), items.map((it) => it.fee_bps_seen),
