@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startGateway, type TestGateway } from '../../test/harness.ts';
+import { eventually, startGateway, type TestGateway } from '../../test/harness.ts';
 
 describe('operator API', () => {
   let t: TestGateway;
@@ -113,6 +113,30 @@ describe('operator API', () => {
     assert.ok(doc.paths['/admin/merchants']);
     const docs = await fetch(t.url + '/docs');
     assert.match(await docs.text(), /\/admin\/merchants/);
+  });
+
+  test('a callback is read in one snapshot: never a pending row beside the attempt that delivered it', async () => {
+    const m = await t.createMerchant('Snapshot Shop');
+    const far = new Date(t.clock.now().getTime() + 86_400_000); // never due: no dispatcher touches it
+    const [{ id }] = await t.db.query(
+      `insert into outbox (merchant_id, event, url, body, next_attempt_at, created_at, attempts) values ($1, 'payment.succeeded', 'http://127.0.0.1:9/cb', '{}', $2, $2, 1) returning id`,
+      [m.id, far],
+    );
+    let read!: Promise<any>;
+    // Hold the attempt log locked while the view starts, so its second read waits until the
+    // "dispatcher" below has committed the delivery: two separate reads would straddle it.
+    await t.db.tx(async (q) => {
+      await q.query('lock table delivery_attempts in access exclusive mode');
+      read = t.admin('GET', `/admin/callbacks/${id}`);
+      if (t.db.engine === 'postgres') {
+        await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%from delivery_attempts%'`)).length > 0);
+      } // PGlite has one connection: the view waits for this transaction as a whole.
+      await q.query(`update outbox set state = 'delivered', delivered_at = $2 where id = $1`, [id, far]);
+      await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, created_at) values ($1, 1, 200, 3, $2)`, [id, far]);
+    });
+    const r = await read;
+    assert.equal(r.status, 200);
+    assert.equal(r.body.attempts.length === 1, r.body.state === 'delivered', `one snapshot: ${JSON.stringify(r.body)}`);
   });
 
   test('unknown routes and oversized bodies get JSON 4xx errors', async () => {

@@ -132,10 +132,18 @@ const mod: GatewayModule = {
     app.get('/callbacks/:id', { schema: { tags, summary: 'A callback with its delivery log' } }, async (req) => {
       const id = (req.params as { id: string }).id;
       if (!/^\d{1,18}$/.test(id)) throw new CoreError('not_found', 'callback not found');
-      const rows = await ctx.db.query('select * from outbox where id = $1', [id]);
-      if (!rows.length) throw new CoreError('not_found', 'callback not found');
-      const attempts = await ctx.db.query('select attempt, status_code, latency_ms, error, response_excerpt, created_at from delivery_attempts where outbox_id = $1 order by id', [id]);
-      return { ...rows[0], attempts };
+      // One snapshot: the dispatcher commits an attempt's log line and the row's new state
+      // together, and two reads on their own could straddle that commit (a row still pending
+      // beside a logged 2xx that delivered it).
+      const view = await ctx.db.tx(async (q) => {
+        await q.query('set transaction isolation level repeatable read, read only');
+        const rows = await q.query('select * from outbox where id = $1', [id]);
+        if (!rows.length) return null;
+        const attempts = await q.query('select attempt, status_code, latency_ms, error, response_excerpt, created_at from delivery_attempts where outbox_id = $1 order by id', [id]);
+        return { ...rows[0], attempts };
+      });
+      if (!view) throw new CoreError('not_found', 'callback not found');
+      return view;
     });
     app.post('/callbacks/:id/redeliver', { schema: { tags, summary: 'Deliver a callback again now' } }, async (req, reply) => {
       const id = (req.params as { id: string }).id;
