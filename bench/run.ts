@@ -172,6 +172,23 @@ async function freshDb(tag: string): Promise<string> {
   return name;
 }
 
+/**
+ * A checkpoint before each measured run on Postgres: the WAL of one run (the payment path
+ * writes about 0.5 GB a minute here) must not start its checkpoint, and the full-page images
+ * that follow one, inside the next run's measurement (seen: a checkpoint started by
+ * max_wal_size in the middle of the half-load create run). Every run, pgbench's too, starts
+ * just after one.
+ */
+async function checkpoint(): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_BASE });
+  await c.connect();
+  try {
+    await c.query('checkpoint');
+  } finally {
+    await c.end();
+  }
+}
+
 async function pgAvailable(): Promise<boolean> {
   try {
     const c = new pg.Client({ connectionString: PG_BASE, connectionTimeoutMillis: 2000 });
@@ -213,6 +230,7 @@ async function pgbenchInit(): Promise<string | null> {
 }
 
 async function pgbenchRun(name: string, seconds: number, clients: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string }> {
+  await checkpoint();
   const { out: r } = await runCmd('pgbench', ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), ...pgbenchArgs(name)], pgbenchEnv());
   const tps = Number(/tps = ([\d.]+)/.exec(r)?.[1] ?? 0);
   const lat = Number(/latency average = ([\d.]+) ms/.exec(r)?.[1] ?? 0);
@@ -446,6 +464,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const { perOp, perWorker } = await varsFor(d, node, setup);
     const paths: { clients: number; row: Row }[] = [];
     for (const clients of PATH_CLIENTS) {
+      await checkpoint();
       const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
       paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients`, DRIVER_DOC[d], r, 'payments/s', node.rss_mb()) });
     }
@@ -453,9 +472,11 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     log(`  group commit (requests per statement): ${await batching(node)}`);
 
     // 3. create-payment latency at half the maximum create rate (same node).
+    await checkpoint();
     const max = await loadgen({ mode: 'closed', duration_s: QUICK ? D : Math.max(3, D / 2), warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
     const half = Math.max(10, Math.floor(max.throughput / 2));
+    await checkpoint();
     await api(node.url, 'POST', '/bench/stalls', { reset: true });
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
@@ -568,6 +589,7 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
     log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, 32 conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
   }
   const warmup_s = QUICK ? 1 : 2;
+  await checkpoint();
   const payP = loadgen({ mode: 'open', rate, duration_s: D, warmup_s, connections: 64, groups: payGroups, steps: paySteps, perWorker, perOp, collect: ['id'] });
   const pollP = loadgen(pollSpec(D, warmup_s));
   // Each node's own pauses over the measured part (GC, event-loop delay), reset when it starts.
