@@ -115,6 +115,27 @@ describe('operator API', () => {
     assert.match(await docs.text(), /\/admin\/merchants/);
   });
 
+  /**
+   * Starts an operator read while `locked` is held, waits until the read is blocked on it (on
+   * Postgres; PGlite has one connection, so the read waits for the whole transaction), then
+   * commits `write`: a view read in separate statements would see the rows it read first from
+   * before the commit and the locked one from after it.
+   */
+  async function straddle(locked: string, path: string, write: (q: { query(sql: string, p?: unknown[]): Promise<any[]> }) => Promise<void>) {
+    let read!: Promise<any>;
+    await t.db.tx(async (q) => {
+      await q.query(`lock table ${locked} in access exclusive mode`);
+      read = t.admin('GET', path);
+      if (t.db.engine === 'postgres') {
+        await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like $1`, [`%from ${locked} %`])).length > 0);
+      }
+      await write(q);
+    });
+    const r = await read;
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body;
+  }
+
   test('a callback is read in one snapshot: never a pending row beside the attempt that delivered it', async () => {
     const m = await t.createMerchant('Snapshot Shop');
     const far = new Date(t.clock.now().getTime() + 86_400_000); // never due: no dispatcher touches it
@@ -122,21 +143,24 @@ describe('operator API', () => {
       `insert into outbox (merchant_id, event, url, body, next_attempt_at, created_at, attempts) values ($1, 'payment.succeeded', 'http://127.0.0.1:9/cb', '{}', $2, $2, 1) returning id`,
       [m.id, far],
     );
-    let read!: Promise<any>;
-    // Hold the attempt log locked while the view starts, so its second read waits until the
-    // "dispatcher" below has committed the delivery: two separate reads would straddle it.
-    await t.db.tx(async (q) => {
-      await q.query('lock table delivery_attempts in access exclusive mode');
-      read = t.admin('GET', `/admin/callbacks/${id}`);
-      if (t.db.engine === 'postgres') {
-        await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%from delivery_attempts%'`)).length > 0);
-      } // PGlite has one connection: the view waits for this transaction as a whole.
+    // The dispatcher's commit: the row's new state and the attempt's log line together.
+    const view = await straddle('delivery_attempts', `/admin/callbacks/${id}`, async (q) => {
       await q.query(`update outbox set state = 'delivered', delivered_at = $2 where id = $1`, [id, far]);
       await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, created_at) values ($1, 1, 200, 3, $2)`, [id, far]);
     });
-    const r = await read;
-    assert.equal(r.status, 200);
-    assert.equal(r.body.attempts.length === 1, r.body.state === 'delivered', `one snapshot: ${JSON.stringify(r.body)}`);
+    assert.equal(view.attempts.length === 1, view.state === 'delivered', `one snapshot: ${JSON.stringify(view)}`);
+  });
+
+  test('a payment is read in one snapshot with its callbacks', async () => {
+    const m = await t.createMerchant('Snapshot Shop 2');
+    const { payment } = await t.gw.payments.create({ merchant_id: m.id, dialect: 'test', rail: 'wallet', merchant_ref: 'snap-1', amount_minor: 1500n, currency: 'HTG' });
+    const far = new Date(t.clock.now().getTime() + 86_400_000);
+    // A state change committed with the callback it announces (as every writer of payments does).
+    const view = await straddle('outbox', `/admin/payments/${payment.id}`, async (q) => {
+      await q.query(`update payments set state = 'cancelled', version = version + 1 where id = $1`, [payment.id]);
+      await q.query(`insert into outbox (merchant_id, event, payment_id, url, body, next_attempt_at, created_at) values ($1, 'payment.cancelled', $2, 'http://127.0.0.1:9/cb', '{}', $3, $3)`, [m.id, payment.id, far]);
+    });
+    assert.equal(view.callbacks.length === 1, view.state === 'cancelled', `one snapshot: ${JSON.stringify(view)}`);
   });
 
   test('unknown routes and oversized bodies get JSON 4xx errors', async () => {

@@ -7,6 +7,7 @@ import { formatAmount } from '../money/index.ts';
 import type { PaymentRecord } from '../payments/model.ts';
 import type { PayerKind } from '../rails/payers.ts';
 import type { GatewayModule } from '../modules.ts';
+import { snapshot } from '../store/db.ts';
 import { constantTimeEqual } from './secrets.ts';
 
 const STATUS_OF: Record<string, number> = {
@@ -112,11 +113,16 @@ const mod: GatewayModule = {
       return { items, next_after: items.length ? items[items.length - 1]!.id : null };
     });
     app.get('/payments/:id', { schema: { tags, summary: 'Get a payment with its refunds and callbacks' } }, async (req) => {
-      const p = await ctx.payments.get((req.params as { id: string }).id);
-      if (!p) throw new CoreError('not_found', 'payment not found');
-      const refunds = await ctx.payments.refundsOf(p.id);
-      const outbox = await ctx.db.query('select id, event, url, state, attempts, next_attempt_at, delivered_at from outbox where payment_id = $1 order by id', [p.id]);
-      return { ...paymentJson(p), refunds, callbacks: outbox };
+      // One snapshot: a refund commits the payment's new state, the refund and its callback together.
+      const view = await snapshot(ctx.db, async (q) => {
+        const p = await ctx.payments.get((req.params as { id: string }).id, q);
+        if (!p) return null;
+        const refunds = await ctx.payments.refundsOf(p.id, q);
+        const outbox = await q.query('select id, event, url, state, attempts, next_attempt_at, delivered_at from outbox where payment_id = $1 order by id', [p.id]);
+        return { ...paymentJson(p), refunds, callbacks: outbox };
+      });
+      if (!view) throw new CoreError('not_found', 'payment not found');
+      return view;
     });
 
     app.get('/callbacks', { schema: { tags, summary: 'List callbacks (state, payment_id)' } }, async (req) => {
@@ -135,8 +141,7 @@ const mod: GatewayModule = {
       // One snapshot: the dispatcher commits an attempt's log line and the row's new state
       // together, and two reads on their own could straddle that commit (a row still pending
       // beside a logged 2xx that delivered it).
-      const view = await ctx.db.tx(async (q) => {
-        await q.query('set transaction isolation level repeatable read, read only');
+      const view = await snapshot(ctx.db, async (q) => {
         const rows = await q.query('select * from outbox where id = $1', [id]);
         if (!rows.length) return null;
         const attempts = await q.query('select attempt, status_code, latency_ms, error, response_excerpt, created_at from delivery_attempts where outbox_id = $1 order by id', [id]);

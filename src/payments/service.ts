@@ -269,8 +269,8 @@ export class Payments {
     const rows = await this.o.db.query('select * from payments where token = $1', [token]);
     return rows.length ? toPayment(rows[0]!) : null;
   }
-  async refundsOf(payment_id: string): Promise<RefundRecord[]> {
-    const rows = await this.o.db.query('select * from refunds where payment_id = $1 order by id', [payment_id]);
+  async refundsOf(payment_id: string, q: Queryable = this.o.db): Promise<RefundRecord[]> {
+    const rows = await q.query('select * from refunds where payment_id = $1 order by id', [payment_id]);
     return rows.map(toRefund);
   }
   async getRefundByRef(merchant_id: string, merchant_ref: string): Promise<RefundRecord | null> {

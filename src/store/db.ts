@@ -28,6 +28,17 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
+/**
+ * Several reads that must agree (a row and the rows beside it), in one snapshot: read only,
+ * repeatable read. Separate reads could straddle a writer's commit and show half of it.
+ */
+export function snapshot<T>(db: Db, fn: (q: Queryable) => Promise<T>): Promise<T> {
+  return db.tx(async (q) => {
+    await q.query('set transaction isolation level repeatable read, read only');
+    return fn(q);
+  });
+}
+
 /** SQLSTATEs worth one more try of the whole transaction. */
 export const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 export const TX_MAX_ATTEMPTS = 5;
