@@ -121,13 +121,14 @@ describe('operator API', () => {
    * commits `write`: a view read in separate statements would see the rows it read first from
    * before the commit and the locked one from after it.
    */
-  async function straddle(locked: string, path: string, write: (q: { query(sql: string, p?: unknown[]): Promise<any[]> }) => Promise<void>) {
+  async function straddle(locked: string, blockedRead: string, path: string, write: (q: { query(sql: string, p?: unknown[]): Promise<any[]> }) => Promise<void>) {
     let read!: Promise<any>;
     await t.db.tx(async (q) => {
       await q.query(`lock table ${locked} in access exclusive mode`);
       read = t.admin('GET', path);
       if (t.db.engine === 'postgres') {
-        await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like $1`, [`%from ${locked} %`])).length > 0);
+        // The view's own read (the dispatcher may wait on the same lock), in this test's database.
+        await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like $1`, [`%${blockedRead}%`])).length > 0);
       }
       await write(q);
     });
@@ -144,7 +145,7 @@ describe('operator API', () => {
       [m.id, far],
     );
     // The dispatcher's commit: the row's new state and the attempt's log line together.
-    const view = await straddle('delivery_attempts', `/admin/callbacks/${id}`, async (q) => {
+    const view = await straddle('delivery_attempts', 'from delivery_attempts where outbox_id', `/admin/callbacks/${id}`, async (q) => {
       await q.query(`update outbox set state = 'delivered', delivered_at = $2 where id = $1`, [id, far]);
       await q.query(`insert into delivery_attempts (outbox_id, attempt, status_code, latency_ms, created_at) values ($1, 1, 200, 3, $2)`, [id, far]);
     });
@@ -156,7 +157,7 @@ describe('operator API', () => {
     const { payment } = await t.gw.payments.create({ merchant_id: m.id, dialect: 'test', rail: 'wallet', merchant_ref: 'snap-1', amount_minor: 1500n, currency: 'HTG' });
     const far = new Date(t.clock.now().getTime() + 86_400_000);
     // A state change committed with the callback it announces (as every writer of payments does).
-    const view = await straddle('outbox', `/admin/payments/${payment.id}`, async (q) => {
+    const view = await straddle('outbox', 'from outbox where payment_id', `/admin/payments/${payment.id}`, async (q) => {
       await q.query(`update payments set state = 'cancelled', version = version + 1 where id = $1`, [payment.id]);
       await q.query(`insert into outbox (merchant_id, event, payment_id, url, body, next_attempt_at, created_at) values ($1, 'payment.cancelled', $2, 'http://127.0.0.1:9/cb', '{}', $3, $3)`, [m.id, payment.id, far]);
     });
