@@ -1,0 +1,52 @@
+// A summary of a V8 CPU profile (BENCH_PROFILE=dir npm run bench writes one per gateway node):
+// self time by file or package, then by function.
+//   node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions=40]
+// "(idle)" is time the main thread waited; a system call's time (e.g. writev) includes time the
+// thread was off its core, not only its own work.
+import { readFileSync } from 'node:fs';
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+
+const file = process.argv[2];
+if (!file) {
+  console.error('usage: node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions]');
+  process.exit(2);
+}
+const topFunctions = Number(process.argv[3] ?? 40);
+const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const byId = new Map(p.nodes.map((n) => [n.id, n]));
+const self_us = new Map<number, number>();
+let total_us = 0;
+p.samples.forEach((id, i) => {
+  const d = p.timeDeltas[i] ?? 0;
+  self_us.set(id, (self_us.get(id) ?? 0) + d);
+  total_us += d;
+});
+
+/** A file's name relative to the project, or its package under node_modules. */
+function where(url: string): string {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 13).split('/');
+    return 'pkg ' + parts.slice(0, parts[0]!.startsWith('@') ? 2 : 1).join('/');
+  }
+  return url.replace(/^file:\/\/.*?\/(src|bench|bin|test)\//, '$1/');
+}
+
+const byFile = new Map<string, number>();
+const byFunction = new Map<string, number>();
+for (const [id, us] of self_us) {
+  const f = byId.get(id)!.callFrame;
+  const w = where(f.url) || f.functionName;
+  byFile.set(w, (byFile.get(w) ?? 0) + us);
+  const k = `${f.functionName || '(anonymous)'} ${where(f.url)}:${f.lineNumber + 1}`;
+  byFunction.set(k, (byFunction.get(k) ?? 0) + us);
+}
+const show = (m: Map<string, number>, n: number) => {
+  for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, n)) console.log(`${((100 * us) / total_us).toFixed(1).padStart(5)}%  ${k}`);
+};
+console.log(`${(total_us / 1e6).toFixed(1)} s sampled\n-- by file or package`);
+show(byFile, 25);
+console.log('-- by function');
+show(byFunction, topFunctions);
