@@ -157,18 +157,21 @@ function dbUrl(name: string): string {
   return u.toString();
 }
 
-async function freshDb(tag: string): Promise<string> {
-  const name = `bench_${tag}_${Date.now().toString(36)}`;
+/** One statement on the server's maintenance database, on a connection of its own. */
+async function serverQuery(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: PG_BASE });
   await c.connect();
-  await c.query(`create database ${name}`);
-  await c.end();
-  cleanups.push(async () => {
-    const d = new pg.Client({ connectionString: PG_BASE });
-    await d.connect();
-    await d.query(`drop database if exists ${name} with (force)`).catch(() => {});
-    await d.end();
-  });
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+async function freshDb(tag: string): Promise<string> {
+  const name = `bench_${tag}_${Date.now().toString(36)}`;
+  await serverQuery(`create database ${name}`);
+  cleanups.push(() => serverQuery(`drop database if exists ${name} with (force)`).catch(() => {}));
   return name;
 }
 
@@ -179,14 +182,8 @@ async function freshDb(tag: string): Promise<string> {
  * max_wal_size in the middle of the half-load create run). Every run, pgbench's too, starts
  * just after one.
  */
-async function checkpoint(): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_BASE });
-  await c.connect();
-  try {
-    await c.query('checkpoint');
-  } finally {
-    await c.end();
-  }
+function checkpoint(): Promise<void> {
+  return serverQuery('checkpoint');
 }
 
 async function pgAvailable(): Promise<boolean> {
