@@ -154,7 +154,9 @@ describe('payments core', () => {
     assert.equal(new Set(done.map((d) => d.payment.id)).size, 12);
     const after = p.batching().create;
     assert.equal(after.items - before.items, 12);
-    assert.ok(after.batches - before.batches <= 6, `12 creates took ${after.batches - before.batches} statements`);
+    // Two statements in flight at most (each alone, held by the lock), then one for the ten
+    // that queued meanwhile: more in flight would starve the event loop on a shared machine.
+    assert.ok(after.batches - before.batches <= 3, `12 creates took ${after.batches - before.batches} statements`);
   });
 
   test('a duplicate merchant reference under concurrency yields exactly one record', async () => {

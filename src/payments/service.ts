@@ -393,8 +393,13 @@ export class Payments {
     },
     {
       max: 200,
-      // Inserts of different references never wait on each other: several may run at once.
-      concurrency: 4,
+      // Inserts of different references never wait on each other, so two may run at once. Not
+      // more: each runs in its own Postgres process, and on a machine shared with the database
+      // every runnable backend takes a share of the cores from this node's one event loop.
+      // Measured on 2 cores (docs/benchmark.md, tenth pass): at 4, a create at half load
+      // sometimes waited 100-170 ms for the gateway to get a core; at 2, larger batches, a
+      // higher maximum rate and none of those stalls.
+      concurrency: 2,
       // A reference (or a wire id) once per batch: a duplicate waits and then finds the first.
       keys: (r) => [...(r.merchant_ref === null ? [] : [`ref:${r.merchant_id}:${r.dialect}:${r.merchant_ref}`]), ...(r.public_ref === null ? [] : [`pub:${r.public_ref}`])],
     },
