@@ -17,7 +17,6 @@ try {
   const merchant = (await t.createMerchant('Pay statement shop')).id;
   const payers = await Promise.all(Array.from({ length: concurrency }, (_, i) =>
     t.createPayer('wallet', { phone: `5093${String(1_000_000 + i)}`, currency: 'HTG', balance: '100000000' })));
-  const pays = (t.gw.payments as any).pays.stats as { batches: number; items: number; busy_ms: number };
   let ref = 0;
   for (let round = 0; round < rounds; round++) {
     const ids: string[] = [];
@@ -31,7 +30,7 @@ try {
       console.log(`paying in ${process.env.DIAG_PAUSE_MS} ms`);
       await new Promise((r) => setTimeout(r, Number(process.env.DIAG_PAUSE_MS)));
     }
-    const before = { ...pays };
+    const before = t.gw.payments.batching().pay;
     let next = 0;
     const t0_ms = performance.now();
     await Promise.all(payers.map(async (w: any) => {
@@ -41,6 +40,7 @@ try {
       }
     }));
     const wall_ms = performance.now() - t0_ms;
+    const pays = t.gw.payments.batching().pay;
     const batches = pays.batches - before.batches, items = pays.items - before.items, busy_ms = pays.busy_ms - before.busy_ms;
     console.log(`round ${round + 1}: ${Math.round(total / (wall_ms / 1000))} payments/s; ${batches} statements of ${(items / batches).toFixed(1)} payments, ` +
       `${(busy_ms / batches).toFixed(2)} ms each, ${((busy_ms / items) * 1000).toFixed(0)} µs per payment`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eventually, startGateway, type TestGateway } from '../../test/harness.ts';
+import type { Queryable } from '../store/db.ts';
 
 describe('operator API', () => {
   let t: TestGateway;
@@ -121,7 +122,7 @@ describe('operator API', () => {
    * commits `write`: a view read in separate statements would see the rows it read first from
    * before the commit and the locked one from after it.
    */
-  async function straddle(locked: string, blockedRead: string, path: string, write: (q: { query(sql: string, p?: unknown[]): Promise<any[]> }) => Promise<void>) {
+  async function straddle(locked: string, blockedRead: string, path: string, write: (q: Queryable) => Promise<void>) {
     let read!: Promise<any>;
     await t.db.tx(async (q) => {
       await q.query(`lock table ${locked} in access exclusive mode`);
