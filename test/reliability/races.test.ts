@@ -3,18 +3,21 @@
 // balance). Counted in docs/reliability.md.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startGateway, type TestGateway } from '../harness.ts';
+import { eventually, startGateway, type TestGateway } from '../harness.ts';
 import { call, type Creds, flexpay, ibous, intouch, json, kess, kessToken, payUrlToken, qrToken, quickPayBody, walletCode, walletLogin, walletPay } from './clients.ts';
 
 let t: TestGateway;
 let creds: Creds;
+let merchantId: string;
 const PIN = '1357';
 const ROUNDS = 3; // each race runs this many times
 const KP_WALLETS = ['85512300001', '85512300002'];
 
 before(async () => {
   t = await startGateway();
-  creds = (await t.createMerchant('Race Shop')).credentials;
+  const m = await t.createMerchant('Race Shop');
+  creds = m.credentials;
+  merchantId = m.id;
   for (const p of ['50932000001', '50932000002']) await t.createPayer('wallet', { phone: p, pin: PIN, currency: 'HTG', balance: '100000' });
   await t.createPayer('subscriber', { phone: '250788300001', pin: PIN, currency: 'RWF', balance: '1000000' });
   await t.createPayer('subscriber', { phone: '243990300001', pin: PIN, currency: 'USD', balance: '100000' });
@@ -197,6 +200,26 @@ test('KessPay: the same out_trade_no at once, identical parameters: one order (N
     assert.deepEqual([again.status, again.body?.data?.result_code], [200, 'SUCCESS'], again.text);
   }
   assert.deepEqual(await t.verify(), []);
+});
+
+test('KessPay Quick Pay: a request that finds its code spent by the order a twin created meanwhile answers from that order, never AUTH_CODE_USED', async (c) => {
+  // The interleaving needs two connections at once; PGlite has one, so there it cannot happen.
+  if (t.db.engine !== 'postgres') return c.skip('needs concurrent database connections');
+  const token = await kpTok();
+  const code = await walletCode(t.url, await walletLogin(t.url, KP_WALLETS[0]!, PIN, 'USD'), 'USD');
+  const out_trade_no = kpOrder('twin');
+  let answer!: ReturnType<typeof kess>;
+  await t.db.tx(async (q) => {
+    await q.query('lock table wallet_payment_codes in access exclusive mode');
+    answer = kess(t.url, token, 'quick-pay', quickPayBody(kpBase({ service_id: 2, amount: 0.75, out_trade_no }), code));
+    // The request has found no order and waits to read its code.
+    await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%from wallet_payment_codes where code_hash%'`)).length > 0);
+    // Meanwhile its twin: the order created (other parameters, so not a replay) and the code spent.
+    await t.gw.payments.create({ merchant_id: merchantId, dialect: 'kesspay', rail: 'wallet', merchant_ref: out_trade_no, amount_minor: 75n, currency: 'USD' });
+    await q.query(`update wallet_payment_codes set used_at = now() where used_at is null and account_id = (select id from accounts where kind = 'wallet' and phone = $1)`, [KP_WALLETS[0]]);
+  });
+  const r = await answer;
+  assert.deepEqual([r.status, r.body?.code], [409, 'ORDER_EXISTS'], r.text);
 });
 
 test('KessPay: the same out_trade_no at once, different parameters: exactly one order, the others ORDER_EXISTS (409)', async () => {

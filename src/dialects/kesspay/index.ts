@@ -288,9 +288,14 @@ const mod: GatewayModule = {
       const { merchant, code, input } = await createOrder(req, 'quick');
       const existing = await ctx.payments.getByRef(merchant.id, DIALECT, input.merchant_ref!);
       if (!existing) {
-        // Refuse a bad code before anything is written: the out_trade_no stays free.
-        const account = await codes.lookup(code!);
-        if (account.currency !== input.currency) throw new KessError(400, 'AUTH_CODE_CURRENCY', `the buyer's code is for a ${account.currency} wallet, the order is in ${input.currency}`);
+        // Refuse a bad code before anything is written: the out_trade_no stays free. Unless a
+        // twin of this request created the order and spent the code since the read above:
+        // then create() below replays it (same code in the fingerprint) or answers ORDER_EXISTS.
+        const account = await codes.lookup(code!).catch(async (err: unknown) => {
+          if (await ctx.payments.getByRef(merchant.id, DIALECT, input.merchant_ref!)) return null;
+          throw err;
+        });
+        if (account && account.currency !== input.currency) throw new KessError(400, 'AUTH_CODE_CURRENCY', `the buyer's code is for a ${account.currency} wallet, the order is in ${input.currency}`);
       }
       const { payment, replayed } = await ctx.payments.create(input);
       if (existing || replayed) return quickAnswer(reply, payment);
