@@ -39,6 +39,12 @@ export interface Spec {
   perWorker?: Record<string, string[]>;
   perOp?: Record<string, string[]>;
   warmup_s?: number;
+  /**
+   * Every step of an op goes to the same node of its group, chosen by the worker (a closed-mode
+   * connection and its payer; an open-mode op): a balancer keeping each client's connection on
+   * one node. Default: nodes in turn.
+   */
+  sticky?: boolean;
   /** stop after this many ops (seeding) */
   maxOps?: number;
   /** keep extracted values of these vars per op (ops after the warm-up), returned as `collected` */
@@ -132,9 +138,11 @@ export async function run(spec: Spec): Promise<Result> {
   let ops = 0;
   let seq = 0;
   const rr = new Map<string, number>();
-  const pick = (group: string) => {
+  /** The node of a group for a step: the worker's own (sticky) or the next in turn. */
+  const pick = (group: string, worker?: number) => {
     const nodes = spec.groups[group];
     if (!nodes?.length) throw new Error(`no nodes in group ${group}`);
+    if (worker !== undefined) return nodes[worker % nodes.length]!;
     const i = rr.get(group) ?? 0;
     rr.set(group, i + 1);
     return nodes[i % nodes.length]!;
@@ -152,7 +160,7 @@ export async function run(spec: Spec): Promise<Result> {
     const counted = measuring;
     try {
       for (const st of spec.steps) {
-        const base = pick(st.group);
+        const base = pick(st.group, spec.sticky ? worker : undefined);
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(st.headers ?? {})) headers[k] = fill(v, vars);
         const body = st.body === undefined ? undefined : fill(st.body, vars);

@@ -247,6 +247,8 @@ async function pgbenchRun(name: string, seconds: number, clients: number): Promi
  */
 const PATH_CLIENTS = clientCounts(process.env.BENCH_PATH_CLIENTS, [32, 128, 256]);
 const PGBENCH_CLIENTS = clientCounts(process.env.BENCH_PGBENCH_CLIENTS, [8, 16, 32]);
+/** Gateway nodes sharing the payment path's load (scenario 2 on Postgres). */
+const PATH_NODES = clientCounts(process.env.BENCH_PATH_NODES, [1])[0]!;
 const SAME_CLIENTS = 32;
 /** A comma-separated list of client counts (BENCH_PATH_CLIENTS, BENCH_PGBENCH_CLIENTS), or the default. */
 function clientCounts(env: string | undefined, dflt: number[]): number[] {
@@ -452,21 +454,28 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
   cleanups.push(() => receiver.close());
   const flowSteps = (d: Driver, g: string) => [createStep(d, g), payStep(d, g), statusStep(d, g, true)];
   if (pgOk) {
-    const node = await startNode({ databaseUrl: dbUrl(await freshDb('pay')), callbackUrl: receiver.url });
+    const payDb = dbUrl(await freshDb('pay'));
+    const node = await startNode({ databaseUrl: payDb, callbackUrl: receiver.url });
     const d = await detectDriver(node.url);
     // The create-latency floor's process starts during the setup (its answer is set later).
     const cs = createStep(d, 'a');
     // A payer per client (one payer's pays never share a batch: shared payers would cap them).
     const [setup, bare] = await Promise.all([setupVia(node, 100, Math.max(...PATH_CLIENTS)), startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path })]);
     const { perOp, perWorker } = await varsFor(d, node, setup);
+    // BENCH_PATH_NODES > 1: more nodes on the same database, each op's three steps on one node
+    // (stateless nodes behind a balancer that keeps a client's connection on one node).
+    const more = await Promise.all(Array.from({ length: PATH_NODES - 1 }, () => startNode({ databaseUrl: payDb, callbackUrl: receiver.url })));
+    const pathNodes = [node, ...more];
+    const onNodes = PATH_NODES > 1 ? `, ${PATH_NODES} nodes` : '';
     const paths: { clients: number; row: Row }[] = [];
     for (const clients of PATH_CLIENTS) {
       await checkpoint();
-      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
-      paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients`, DRIVER_DOC[d], r, 'payments/s', node.rss_mb()) });
+      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp });
+      paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients${onNodes}`, DRIVER_DOC[d], r, 'payments/s', Math.max(...pathNodes.map((n) => n.rss_mb()))) });
     }
     const g = paths.reduce((a, b) => (b.row.throughput > a.row.throughput ? b : a));
-    log(`  group commit (requests per statement): ${await batching(node)}`);
+    for (const n of pathNodes) log(`  group commit (requests per statement)${onNodes ? ` on ${n.url}` : ''}: ${await batching(n)}`);
+    for (const n of more) await n.stop();
 
     // 3. create-payment latency at half the maximum create rate (same node).
     await checkpoint();
@@ -574,16 +583,19 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
   // their accounts on their first requests). A fixed share of scenario 2's single-node rate
   // saturated the cores on some machines, and then measured the saturation.
   let rate = Number(process.env.BENCH_FANOUT_RATE);
+  // The probe's connections: its capacity figure depends on them (405 at 32, 638-703 at 256 on
+  // one 2-core VM, eleventh pass), as the payment path's does on its client count.
+  const FANOUT_PROBE_CONNS = clientCounts(process.env.BENCH_FANOUT_CONNS, [32])[0]!;
   let capacity = NaN;
   if (!rate) {
     const probe_s = QUICK ? 2 : 5;
     const [max] = await Promise.all([
-      loadgen({ mode: 'closed', duration_s: probe_s, warmup_s: 1, connections: 32, groups: payGroups, steps: paySteps, perWorker, perOp }),
+      loadgen({ mode: 'closed', duration_s: probe_s, warmup_s: 1, connections: FANOUT_PROBE_CONNS, groups: payGroups, steps: paySteps, perWorker, perOp }),
       loadgen(pollSpec(probe_s, 1)),
     ]);
     capacity = max.throughput;
     rate = Math.max(20, Math.floor(capacity / 2));
-    log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, 32 conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
+    log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, ${FANOUT_PROBE_CONNS} conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
   }
   const warmup_s = QUICK ? 1 : 2;
   await checkpoint();
