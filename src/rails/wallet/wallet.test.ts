@@ -179,6 +179,38 @@ describe('wallet rail', () => {
     assert.equal((await processStatus(qr.qrcode_id)).status, '1');
   });
 
+  test('PIN checks arriving one by one while PIN statements are running go together in the next one', async () => {
+    const ws = await Promise.all(Array.from({ length: 12 }, (_, i) => newWallet(`One by one ${i}`, '0', String(6000 + i))));
+    const ids = await Promise.all(ws.map(async (w) => (await t.gw.payers.byPhone('wallet', w.phone))[0]!.id));
+    // The accounts table is held, so the checks in flight wait in the database; the ones that
+    // arrive meanwhile (one per event-loop turn, as logins do) must queue and share a statement.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holding = t.db.tx(async (q) => {
+      await q.query('lock table accounts in share mode');
+      locked();
+      await gate;
+    });
+    await isLocked;
+    const before = t.gw.payers.batching().pin_check;
+    const pending = [];
+    for (const [i, id] of ids.entries()) {
+      pending.push(t.gw.payers.checkPin(id, ws[i]!.pin));
+      await new Promise((r) => setImmediate(r));
+    }
+    release();
+    await holding;
+    const accounts = await Promise.all(pending);
+    assert.deepEqual(accounts.map((a) => a.id), ids);
+    const after = t.gw.payers.batching().pin_check;
+    assert.equal(after.items - before.items, 12);
+    // Two statements in flight at most (each alone, held by the lock), then one for the ten
+    // that queued meanwhile: more in flight would starve the event loop on a shared machine.
+    assert.ok(after.batches - before.batches <= 3, `12 PIN checks took ${after.batches - before.batches} statements`);
+  });
+
   test('pays of many payers at once, right and wrong PINs mixed: PIN and payment in one statement, each its own answer', async () => {
     const ws = await Promise.all(Array.from({ length: 12 }, (_, i) => newWallet(`Mixed ${i}`, '100', String(5000 + i))));
     const tokens = await Promise.all(ws.map(async (w) => (await api('login', { phone: w.phone, pin: w.pin })).body.token as string));
