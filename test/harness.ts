@@ -162,6 +162,25 @@ export async function startReceiver(respond: (n: number, body: string) => { stat
   };
 }
 
+/**
+ * Holds `table` in share mode in a transaction of its own until release() (which also waits for
+ * that transaction's end): its writers wait in the database meanwhile. On PGlite, with one
+ * connection, every query waits.
+ */
+export async function holdTable(db: Db, table: string): Promise<{ release: () => Promise<void> }> {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const holding = db.tx(async (q) => {
+    await q.query(`lock table ${table} in share mode`);
+    locked();
+    await gate;
+  });
+  await Promise.race([isLocked, holding]);
+  return { release: async () => { open(); await holding; } };
+}
+
 /** Polls fn until it returns a truthy value, or throws after timeout_ms. */
 export async function eventually<T>(fn: () => Promise<T> | T, timeout_ms = 10_000, every_ms = 25): Promise<T> {
   const deadline = Date.now() + timeout_ms;

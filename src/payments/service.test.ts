@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { loadConfig } from '../config.ts';
 import { isCoreError } from '../errors.ts';
-import { startGateway, type TestGateway } from '../../test/harness.ts';
+import { holdTable, startGateway, type TestGateway } from '../../test/harness.ts';
 import { newToken, type Payments } from './service.ts';
 import { PAYMENT_TRANSITIONS, type PaymentState } from './states.ts';
 
@@ -132,24 +132,14 @@ describe('payments core', () => {
     // The payments table is held, so the creates in flight wait in the database; the requests
     // that arrive meanwhile (one per event-loop turn, as HTTP requests do) must queue and share
     // a statement, not each run on their own.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const holding = t.db.tx(async (q) => {
-      await q.query('lock table payments in share mode');
-      locked();
-      await gate;
-    });
-    await isLocked;
+    const held = await holdTable(t.db, 'payments');
     const before = p.batching().create;
     const pending: Promise<{ payment: { id: string } }>[] = [];
     for (let i = 0; i < 12; i++) {
       pending.push(newPayment({ merchant_ref: `tick-${++seq}`, amount_minor: 100n }));
       await new Promise((r) => setImmediate(r));
     }
-    release();
-    await holding;
+    await held.release();
     const done = await Promise.all(pending);
     assert.equal(new Set(done.map((d) => d.payment.id)).size, 12);
     const after = p.batching().create;

@@ -8,7 +8,7 @@ import { PNG } from 'pngjs';
 type JsQR = typeof jsqrModule extends { default: infer F } ? F : typeof jsqrModule;
 const jsQR = ((jsqrModule as any).default ?? jsqrModule) as JsQR;
 import { chromium } from 'playwright-core';
-import { startGateway, type TestGateway } from '../../../test/harness.ts';
+import { holdTable, startGateway, type TestGateway } from '../../../test/harness.ts';
 
 const SEED_QR = { qrcode_size: '8', amount: '60', currency: 'HTG', item: 'Coca Cola' };
 
@@ -184,24 +184,14 @@ describe('wallet rail', () => {
     const ids = await Promise.all(ws.map(async (w) => (await t.gw.payers.byPhone('wallet', w.phone))[0]!.id));
     // The accounts table is held, so the checks in flight wait in the database; the ones that
     // arrive meanwhile (one per event-loop turn, as logins do) must queue and share a statement.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const holding = t.db.tx(async (q) => {
-      await q.query('lock table accounts in share mode');
-      locked();
-      await gate;
-    });
-    await isLocked;
+    const held = await holdTable(t.db, 'accounts');
     const before = t.gw.payers.batching().pin_check;
     const pending = [];
     for (const [i, id] of ids.entries()) {
       pending.push(t.gw.payers.checkPin(id, ws[i]!.pin));
       await new Promise((r) => setImmediate(r));
     }
-    release();
-    await holding;
+    await held.release();
     const accounts = await Promise.all(pending);
     assert.deepEqual(accounts.map((a) => a.id), ids);
     const after = t.gw.payers.batching().pin_check;
