@@ -251,7 +251,10 @@ async function pgbenchRun(name: string, seconds: number, clients: number): Promi
 const PATH_CLIENTS = clientCounts(process.env.BENCH_PATH_CLIENTS, QUICK ? [32, 256] : [32, 128, 256]);
 const PGBENCH_CLIENTS = clientCounts(process.env.BENCH_PGBENCH_CLIENTS, QUICK ? [8, 16] : [8, 16, 32]);
 /** Gateway nodes sharing the payment path's load (scenario 2 on Postgres). */
-const PATH_NODES = clientCounts(process.env.BENCH_PATH_NODES, [1])[0]!;
+const PATH_NODES = oneCount(process.env.BENCH_PATH_NODES, 1);
+// The fan-out probe's connections: its capacity figure depends on them (405 at 32, 638-703 at
+// 256 on one 2-core VM, eleventh pass), as the payment path's does on its client count.
+const FANOUT_PROBE_CONNS = oneCount(process.env.BENCH_FANOUT_CONNS, 32);
 const SAME_CLIENTS = 32;
 /** A comma-separated list of client counts (BENCH_PATH_CLIENTS, BENCH_PGBENCH_CLIENTS), or the default. */
 function clientCounts(env: string | undefined, dflt: number[]): number[] {
@@ -259,6 +262,12 @@ function clientCounts(env: string | undefined, dflt: number[]): number[] {
   const n = env.split(',').map(Number);
   if (!n.length || n.some((x) => !Number.isInteger(x) || x < 1 || x > 4096)) throw new Error(`bad client counts: ${env}`);
   return n;
+}
+/** One count (BENCH_PATH_NODES, BENCH_FANOUT_CONNS), or the default. */
+function oneCount(env: string | undefined, dflt: number): number {
+  const n = clientCounts(env, [dflt]);
+  if (n.length !== 1) throw new Error(`one number expected, not a list: ${env}`);
+  return n[0]!;
 }
 function sameRatio(payments: number | undefined, tps: number | undefined): string {
   return payments === undefined || tps === undefined ? '' : `; at ${SAME_CLIENTS} clients each ${(payments / tps).toFixed(3)}`;
@@ -586,9 +595,6 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
   // their accounts on their first requests). A fixed share of scenario 2's single-node rate
   // saturated the cores on some machines, and then measured the saturation.
   let rate = Number(process.env.BENCH_FANOUT_RATE);
-  // The probe's connections: its capacity figure depends on them (405 at 32, 638-703 at 256 on
-  // one 2-core VM, eleventh pass), as the payment path's does on its client count.
-  const FANOUT_PROBE_CONNS = clientCounts(process.env.BENCH_FANOUT_CONNS, [32])[0]!;
   let capacity = NaN;
   if (!rate) {
     const probe_s = QUICK ? 2 : 5;
