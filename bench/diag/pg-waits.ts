@@ -12,7 +12,7 @@ await c.connect();
 
 /** The kind of a statement, from its text: the payment path's group-commit statements by name. */
 function kindOf(query: string): string {
-  if (/^\s*with v as/.test(query)) return 'pay';
+  if (/lp as materialized/.test(query)) return 'pay';
   if (/insert into payments/.test(query)) return 'create';
   return query.replace(/\s+/g, ' ').trim().slice(0, 30);
 }
