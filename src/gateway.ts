@@ -6,6 +6,7 @@ import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
 import { buildApp } from './http/app.ts';
+import { foldCredits } from './ledger/ledger.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { Merchants } from './merchants/service.ts';
 import { PinHasher, Sealer } from './merchants/secrets.ts';
@@ -149,6 +150,8 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
       hello = setInterval(() => payments.hello(), PEER_HELLO_MS);
       sweeper = setInterval(() => {
         payments.expireDue().catch((err) => log.error({ err }, 'expiry sweep failed'));
+        // Pending credits into their balances, so account_credits stays small (ledger.ts).
+        foldCredits(db).catch((err) => log.error({ err }, 'credit fold failed'));
       }, config.sweep_ms);
       return gw.publicUrl();
     },

@@ -1,5 +1,8 @@
 // Double-entry ledger. Every movement of money is one journal entry whose postings sum to
 // zero per currency; account balances change in the same transaction as the postings.
+// A balance is an account's `balance_minor` plus its credits not yet folded in
+// (account_credits, written by the paying statement so that it never waits on a merchant's or
+// the fees account's row: migration 060); read balances through ACCOUNT_SELECT.
 import type { Currency } from '../money/index.ts';
 import { assertAmount } from '../money/index.ts';
 import { CoreError } from '../errors.ts';
@@ -44,9 +47,11 @@ export function assertBalanced(postings: Posting[]): void {
 
 /**
  * Writes one balanced entry and applies it to balances. Balances are updated in account-id
- * order so concurrent entries lock rows in one global order (no deadlocks). A debit that
- * would take a non-negative account below zero fails with insufficient_funds and, since we
- * are inside the caller's transaction, nothing of it stays.
+ * order so concurrent entries lock rows in one global order (no deadlocks). Each update folds
+ * the account's pending credits in first (same statement), so the non-negative check sees the
+ * whole balance. A debit that would take a non-negative account below zero fails with
+ * insufficient_funds and, since we are inside the caller's transaction, nothing of it stays
+ * (the folded credit rows neither).
  */
 export async function postEntry(q: Queryable, entry: EntryInput): Promise<string> {
   const postings = entry.postings.filter((p) => p.amount_minor !== 0n);
@@ -59,10 +64,16 @@ export async function postEntry(q: Queryable, entry: EntryInput): Promise<string
   }
   const ordered = [...byAccount.values()].filter((p) => p.amount_minor !== 0n).sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
   for (const p of ordered) {
+    // The credits' delete runs before the row is locked; a sweeper's fold holding the row
+    // (foldCredits) never waits, so the two cannot deadlock. Credits committed after the
+    // statement's snapshot stay for the next fold (they only add to the balance).
     const rows = await q.query<{ balance_minor: bigint; kind: AccountKind }>(
-      `update accounts set balance_minor = balance_minor + $2::bigint
+      `with f as (delete from account_credits where account_id = $1 returning amount_minor),
+            c as (select coalesce(sum(amount_minor), 0)::bigint as s from f)
+       update accounts set balance_minor = balance_minor + c.s + $2::bigint
+         from c
         where id = $1 and currency = $3
-          and ($2::bigint >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + $2::bigint >= 0)
+          and ($2::bigint >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + c.s + $2::bigint >= 0)
         returning balance_minor, kind`,
       [p.account_id, p.amount_minor, p.currency],
     );
@@ -132,8 +143,44 @@ export function toAccount(r: Record<string, any>): AccountRow {
   };
 }
 
+/**
+ * Accounts as readers see them (alias `a`): every column an AccountRow has, the balance with
+ * the credits not yet folded in. One statement, so one snapshot: a credit is counted once,
+ * either in its row or, after a fold committed, in `balance_minor`.
+ */
+export const ACCOUNT_SELECT = `select a.id, a.kind, a.currency, a.merchant_id, a.name, a.phone, a.network, a.settings, a.created_at,
+       a.balance_minor + coalesce((select sum(c.amount_minor) from account_credits c where c.account_id = a.id), 0)::bigint as balance_minor
+  from accounts a`;
+
 export async function getAccount(q: Queryable, id: string): Promise<AccountRow | null> {
   if (!/^\d{1,18}$/.test(id)) return null;
-  const rows = await q.query('select * from accounts where id = $1', [id]);
+  const rows = await q.query(`${ACCOUNT_SELECT} where a.id = $1`, [id]);
   return rows.length ? toAccount(rows[0]!) : null;
+}
+
+/**
+ * Folds pending credits into their accounts' `balance_minor` (each node's sweeper runs this):
+ * at most `limit` accounts a pass, in account-id order, skipping accounts another transaction
+ * holds (a debit folds its own account in its statement; another node's fold takes the rest).
+ * It never waits (accounts and credit rows both skip-locked), so it cannot deadlock with a
+ * debit, whose statement deletes credit rows before it locks the account. Returns the number
+ * of accounts folded.
+ */
+export async function foldCredits(q: Queryable, limit = 1000): Promise<number> {
+  const rows = await q.query<{ n: bigint | number }>(
+    `with l as materialized (
+       select id from accounts where id in (select distinct account_id from account_credits) order by id limit $1 for no key update skip locked
+     ), f as (
+       -- Credit rows a debit's statement is deleting now are skipped: that debit folds them.
+       delete from account_credits where ctid in (select ctid from account_credits where account_id in (select id from l) for update skip locked)
+       returning account_id, amount_minor
+     ), s as (
+       select account_id, sum(amount_minor)::bigint as m from f group by account_id
+     ), u as (
+       update accounts a set balance_minor = a.balance_minor + s.m from s where a.id = s.account_id returning a.id
+     )
+     select count(*) as n from u`,
+    [limit],
+  );
+  return Number(rows[0]?.n ?? 0);
 }

@@ -19,7 +19,13 @@ const CHECKS: { check: string; sql: string }[] = [
   {
     check: 'account balance equals the sum of its postings',
     sql: `select a.id from accounts a left join (select account_id, sum(amount_minor) s from postings group by account_id) p on p.account_id = a.id
-          where a.balance_minor <> coalesce(p.s, 0)`,
+          left join (select account_id, sum(amount_minor) s from account_credits group by account_id) c on c.account_id = a.id
+          where a.balance_minor + coalesce(c.s, 0) <> coalesce(p.s, 0)`,
+  },
+  {
+    // Pending credits (migration 060) go to merchants and system accounts only, never to a payer.
+    check: 'pending credits belong to an existing merchant or system account',
+    sql: `select c.account_id as id from account_credits c left join accounts a on a.id = c.account_id where a.id is null or a.kind in ('wallet', 'subscriber')`,
   },
   {
     check: 'posting currency equals account currency',

@@ -5,7 +5,7 @@ import { hash, randomBytes, randomFillSync } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { applyRateBps, assertAmount, type Currency, isCurrency } from '../money/index.ts';
-import { type AccountRow, assertBalanced, merchantAccount, postEntry, systemAccount, toAccount } from '../ledger/ledger.ts';
+import { ACCOUNT_SELECT, type AccountRow, assertBalanced, merchantAccount, postEntry, systemAccount, toAccount } from '../ledger/ledger.ts';
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
 import { type Db, type Queryable } from '../store/db.ts';
 import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
@@ -597,12 +597,13 @@ export class Payments {
 
   /**
    * Pays that arrived together, as ONE statement (group commit). In order: the payments are
-   * locked (id order), then every account the batch may change (account-id order, the order
-   * of every other writer of balances and PIN counters), read as locked. Each asked-for PIN is
-   * compared on its locked payer row. The payments move to succeeded (each guarded by its
-   * version, state, expiry, fee rate, payer, balance and PIN), the balance changes of those
-   * that moved are summed per account, and each account row is updated once with its balance
-   * change and its PIN counters (the non-negative check in the UPDATE); their journal entries,
+   * locked (id order), then the payers' accounts (account-id order, the order of every other
+   * writer of balances and PIN counters), read as locked. Each asked-for PIN is compared on its
+   * locked payer row. The payments move to succeeded (each guarded by its version, state,
+   * expiry, fee rate, payer, balance and PIN), the balance changes of those that moved are
+   * summed per account, each payer row is updated once with its debit and its PIN counters
+   * (the non-negative check in the UPDATE), the credits to merchants and fees are appended to
+   * account_credits (no row every payment locks: migration 060), and the journal entries,
    * postings and outbox rows are written. A single statement is atomic and is answered after
    * its commit. A payment whose guard fails is left out (paid: null; the caller runs the full
    * transaction, which gives the exact answer). If an account did not change as expected (a
@@ -625,13 +626,14 @@ export class Payments {
              -- The payments locked first, in id order, whatever plan the UPDATE gets.
              select id from payments where id in (select id from v) order by id for update
            ), la as materialized (
-             -- Then every account this statement may change (payers, merchants, fees), in
-             -- account-id order (LockRows runs above the Sort; the count makes lp run first).
+             -- Then the payers' accounts, the only rows this statement debits, in account-id
+             -- order (LockRows runs above the Sort; the count makes lp run first). Merchants and
+             -- the fees account are credited through account_credits and never locked here.
              -- Locked rows are read as they are now, not as the statement's snapshot saw them:
              -- the PIN is compared and the balance checked on the row this statement updates.
              select a.id, a.kind, a.currency, a.name, a.balance_minor, a.pin_hash, a.pin_failures, a.locked_until
                from accounts a
-              where a.id in (select payer from v union select unnest($10::bigint[])) and (select count(*) from lp) >= 0
+              where a.id in (select payer from v) and (select count(*) from lp) >= 0
               order by a.id for update
            ), c as (
              select v.*, la.kind, la.currency, la.name, la.balance_minor,
@@ -656,6 +658,9 @@ export class Payments {
              select x.pid, x.a, x.m, pay.currency from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
            ), mv as (
              select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0
+           ), cr as (
+             -- Credits (merchants, fees): appended, so no two pay statements wait on one row.
+             select a, currency, m from mv where a not in (select payer from v)
            ), pins as (
              -- A right PIN resets the count; a wrong one adds to it and locks at the limit.
              select c.payer as id, case when c.pin_ok then 0 else c.pin_failures_before + 1 end as failures,
@@ -664,7 +669,7 @@ export class Payments {
            ), au as (
              -- One change per account row: a row is never updated twice in one statement.
              select coalesce(mv.a, pins.id) as id, mv.currency, coalesce(mv.m, 0) as m, pins.id is not null as pin, pins.failures, pins.locked_until
-               from mv full join pins on pins.id = mv.a
+               from (select * from mv where a in (select payer from v)) mv full join pins on pins.id = mv.a
            ), moved as (
              update accounts a set balance_minor = a.balance_minor + au.m,
                     pin_failures = case when au.pin then au.failures else a.pin_failures end,
@@ -673,6 +678,8 @@ export class Payments {
               where a.id = au.id and (au.currency is null or a.currency = au.currency)
                 and (au.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + au.m >= 0)
              returning a.*
+           ), ic as (
+             insert into account_credits (account_id, amount_minor) select a, m from cr
            ), e as (
              insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, pay.completed_at from pay returning id, payment_id
            ), po as (
@@ -688,9 +695,12 @@ export class Payments {
                   m.id as xa_id, m.kind as xa_kind, m.currency as xa_currency, m.merchant_id as xa_merchant_id, m.name as xa_name, m.phone as xa_phone,
                   m.network as xa_network, m.balance_minor as xa_balance_minor, m.settings as xa_settings, m.created_at as xa_created_at,
                   -- Also the proof that every posting's account exists (postings have no foreign key):
-                  -- each has a non-zero movement (payers are debited, merchant and fees credited), so
-                  -- an account that is not there is one au row that moved lacks.
-                  case when (select count(*) from moved) = (select count(*) from au) then 0
+                  -- each has a non-zero movement, so a debited account that is not there is one au
+                  -- row that moved lacks, and a credited one a cr row without its account (accounts
+                  -- are never deleted nor change currency: no lock needed). Credits go to no payer.
+                  case when (select count(*) from moved) = (select count(*) from au)
+                        and (select count(*) from cr) = (select count(*) from cr join accounts a on a.id = cr.a and a.currency = cr.currency and a.kind not in ('wallet', 'subscriber'))
+                       then 0
                        else ('paygate: accounts not all changed for payment ' || c.id)::int end as x_check
              from c left join pay on pay.id = c.id left join pins on pins.id = c.payer left join moved m on m.id = c.payer`,
           [items.map((it) => it.p.id), items.map((it) => it.p.version), items.map((it) => it.fee_minor.toString()), items.map((it) => it.payer.id),
@@ -905,11 +915,10 @@ export class Payments {
       // Lock every balance the payout may move, in account-id order (the order of every other
       // writer of balances, so none waits on another in a cycle): the decision below must hold
       // until commit.
-      const locked = await q.query<{ id: string; balance_minor: bigint }>(
-        'select id::text as id, balance_minor from accounts where id = any($1::bigint[]) order by id for update',
-        [[merchant, input.payee_account_id, fees]],
-      );
-      const bal = locked.find((r) => r.id === String(merchant));
+      await q.query('select id from accounts where id = any($1::bigint[]) order by id for no key update', [[merchant, input.payee_account_id, fees]]);
+      // Then the balance, pending credits included, in a snapshot taken under the lock (no fold
+      // can run now; new credits only add). postEntry folds them in before the debit.
+      const [bal] = await q.query<{ balance_minor: bigint }>(`${ACCOUNT_SELECT} where a.id = $1`, [merchant]);
       const enough = bal!.balance_minor >= input.amount_minor + fee;
       const ins = await q.query(
         `insert into payouts (id, merchant_id, dialect, rail, merchant_ref, state, failure_code, amount_minor, fee_minor, currency,
@@ -1007,10 +1016,7 @@ export class Payments {
   /** A merchant's available balance in a currency (0 when it never had one). */
   async merchantBalance(merchant_id: string, currency: Currency): Promise<bigint> {
     if (!ID_RE.test(merchant_id)) return 0n;
-    const rows = await this.o.db.query<{ balance_minor: bigint }>(
-      `select balance_minor from accounts where kind = 'merchant' and merchant_id = $1 and currency = $2`,
-      [merchant_id, currency],
-    );
+    const rows = await this.o.db.query<{ balance_minor: bigint }>(`${ACCOUNT_SELECT} where a.kind = 'merchant' and a.merchant_id = $1 and a.currency = $2`, [merchant_id, currency]);
     return rows.length ? BigInt(rows[0]!.balance_minor) : 0n;
   }
 

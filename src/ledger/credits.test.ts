@@ -1,0 +1,160 @@
+// Split hot balances (migration 060): the paying statement appends merchant and fee credits
+// to account_credits instead of updating those accounts' rows; debits and the sweeper fold
+// them in. Balances read the same whichever side of a fold they are on.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { isCoreError } from '../errors.ts';
+import { ENGINE, eventually, startGateway, type TestGateway } from '../../test/harness.ts';
+import { foldCredits } from './ledger.ts';
+
+describe('pending credits', () => {
+  let t: TestGateway;
+  let merchant: string;
+  let seq = 0;
+  // No sweeper folds during these tests (an hour between passes): what is pending stays
+  // pending until a debit or a test folds it.
+  before(async () => {
+    t = await startGateway({ env: { PAYGATE_SWEEP_MS: '3600000' } });
+    merchant = (await t.createMerchant('Credits Shop', { fee_bps: { wallet: 250 } })).id;
+  });
+  after(async () => { await t.close(); });
+
+  const payment = async (amount_minor: bigint) =>
+    (await t.gw.payments.create({ merchant_id: merchant, dialect: 'test', rail: 'wallet', merchant_ref: `c-${++seq}`, amount_minor, currency: 'HTG' })).payment;
+  const accountOf = async (kind: 'merchant' | 'fees') =>
+    String((await t.db.query(`select id from accounts where kind = $1 and currency = 'HTG' and ($2::bigint is null or merchant_id = $2)`, [kind, kind === 'merchant' ? merchant : null]))[0]!.id);
+  const pending = async (account_id: string) =>
+    BigInt((await t.db.query(`select coalesce(sum(amount_minor), 0)::text as s from account_credits where account_id = $1`, [account_id]))[0]!.s);
+  const stored = async (account_id: string) => BigInt((await t.db.query(`select balance_minor from accounts where id = $1`, [account_id]))[0]!.balance_minor);
+
+  test('a paid payment credits the merchant and the fees account as pending credits; balances count them', async () => {
+    const w = await t.createPayer('wallet', { phone: '50933000001', currency: 'HTG', balance: '1000' });
+    // The first payment creates the merchant's and the fees account (the full transaction).
+    await t.gw.payments.pay((await payment(10_000n)).id, { kind: 'account', account_id: w.id });
+    const [m, f] = [await accountOf('merchant'), await accountOf('fees')];
+    const [m0, f0] = [await stored(m), await stored(f)];
+    // Now the one-statement path: 100.00 at 2.5%: 97.50 to the merchant, 2.50 in fees.
+    const paid = await t.gw.payments.pay((await payment(10_000n)).id, { kind: 'account', account_id: w.id });
+    assert.equal(paid.state, 'succeeded');
+    assert.equal(paid.fee_minor, 250n);
+    assert.equal(await stored(m), m0, "the merchant's row was not updated");
+    assert.equal(await stored(f), f0, "the fees account's row was not updated");
+    assert.equal(await pending(m), 9_750n);
+    assert.equal(await pending(f), 250n);
+    assert.equal(await t.gw.payments.merchantBalance(merchant, 'HTG'), m0 + 9_750n);
+    const view = await t.admin('GET', `/admin/accounts/${m}`);
+    assert.equal(view.body.balance_minor, String(m0 + 9_750n), 'the operator sees the whole balance');
+    const listed = await t.admin('GET', `/admin/merchants/${merchant}`);
+    assert.equal(listed.body.accounts.find((a: any) => a.id === m).balance_minor, String(m0 + 9_750n));
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('pays never wait on the merchant\'s or the fees account\'s row', { skip: ENGINE !== 'postgres' ? 'needs a second connection holding rows (one connection on PGlite)' : false }, async () => {
+    const w = await t.createPayer('wallet', { phone: '50933000002', currency: 'HTG', balance: '1000' });
+    const [m, f] = [await accountOf('merchant'), await accountOf('fees')];
+    const before_minor = await t.gw.payments.merchantBalance(merchant, 'HTG');
+    const ids = await Promise.all([1, 2, 3].map(() => payment(1_000n)));
+    // Another transaction holds both rows as strongly as a row can be held, as a payout or a
+    // second node's pay statement would (before the split, every pay statement locked them).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let held!: () => void;
+    const holding = new Promise<void>((r) => (held = r));
+    const holder = t.db.tx(async (q) => {
+      await q.query('select id from accounts where id = any($1::bigint[]) order by id for update', [[m, f]]);
+      held();
+      await gate;
+    });
+    await holding;
+    try {
+      const paid = await Promise.race([
+        Promise.all(ids.map((p) => t.gw.payments.pay(p.id, { kind: 'account', account_id: w.id }))),
+        new Promise<never>((_r, reject) => setTimeout(() => reject(new Error('a pay waited on a held merchant or fees row')), 5_000)),
+      ]);
+      assert.deepEqual(paid.map((p) => p.state), ['succeeded', 'succeeded', 'succeeded']);
+      assert.equal(await t.gw.payments.merchantBalance(merchant, 'HTG'), before_minor + 3n * 975n);
+    } finally {
+      release();
+      await holder;
+    }
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('a refund folds the merchant\'s pending credits before its check; a payout counts them', async () => {
+    const w = await t.createPayer('wallet', { phone: '50933000003', currency: 'HTG', balance: '1000' });
+    const sub = await t.createPayer('subscriber', { phone: '50933000004', currency: 'HTG' });
+    const m = await accountOf('merchant');
+    await foldCredits(t.db);
+    assert.equal(await pending(m), 0n);
+    // Empty the merchant's stored balance with a payout, so that what follows is pending credits only.
+    const all = await t.gw.payments.merchantBalance(merchant, 'HTG');
+    const out = await t.gw.payments.payout({ merchant_id: merchant, dialect: 'test', rail: 'mobile-money', merchant_ref: `po-${++seq}`, payee_account_id: sub.id, amount_minor: all, currency: 'HTG' });
+    assert.equal(out.payout.state, 'succeeded');
+    assert.equal(await stored(m), 0n);
+
+    const p1 = await t.gw.payments.pay((await payment(4_000n)).id, { kind: 'account', account_id: w.id }); // 39.00 to the merchant
+    await t.gw.payments.pay((await payment(4_000n)).id, { kind: 'account', account_id: w.id });
+    assert.equal(await stored(m), 0n);
+    assert.equal(await pending(m), 7_800n);
+    // A refund of 40.00 needs more than any one credit: the fold in its statement counts both.
+    const r = await t.gw.payments.refund({ payment_id: p1.id, merchant_id: merchant, amount_minor: 4_000n });
+    assert.equal(r.refund.state, 'succeeded');
+    assert.equal(await pending(m), 0n, 'folded by the debit');
+    assert.equal(await stored(m), 3_800n);
+    // A payout of more than the merchant has is refused (recorded as failed), pending credits
+    // or not; one of exactly what it has succeeds, counting credits not yet folded.
+    await t.gw.payments.pay((await payment(1_000n)).id, { kind: 'account', account_id: w.id }); // 9.75 pending
+    const tooMuch = await t.gw.payments.payout({ merchant_id: merchant, dialect: 'test', rail: 'mobile-money', merchant_ref: `po-${++seq}`, payee_account_id: sub.id, amount_minor: 3_800n + 976n, currency: 'HTG' });
+    assert.equal(tooMuch.payout.state, 'failed');
+    assert.equal(tooMuch.payout.failure_code, 'insufficient_funds');
+    const exact = await t.gw.payments.payout({ merchant_id: merchant, dialect: 'test', rail: 'mobile-money', merchant_ref: `po-${++seq}`, payee_account_id: sub.id, amount_minor: 3_800n + 975n, currency: 'HTG' });
+    assert.equal(exact.payout.state, 'succeeded');
+    assert.equal(await t.gw.payments.merchantBalance(merchant, 'HTG'), 0n);
+    assert.equal(await stored(m), 0n);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('the sweeper folds pending credits into the stored balances', async () => {
+    const node = await startGateway({ env: { PAYGATE_SWEEP_MS: '50' }, databaseUrl: undefined });
+    try {
+      const shop = (await node.createMerchant('Folded Shop', { fee_bps: { wallet: 100 } })).id;
+      const w = await node.createPayer('wallet', { phone: '50933000005', currency: 'HTG', balance: '1000' });
+      for (let i = 0; i < 5; i++) {
+        const { payment: p } = await node.gw.payments.create({ merchant_id: shop, dialect: 'test', rail: 'wallet', merchant_ref: `f-${i}`, amount_minor: 10_000n, currency: 'HTG' });
+        await node.gw.payments.pay(p.id, { kind: 'account', account_id: w.id });
+      }
+      await eventually(async () => Number((await node.db.query('select count(*)::int as n from account_credits'))[0]!.n) === 0);
+      const [m] = await node.db.query(`select balance_minor from accounts where kind = 'merchant' and merchant_id = $1`, [shop]);
+      assert.equal(m!.balance_minor, 5n * 9_900n);
+      const [f] = await node.db.query(`select balance_minor from accounts where kind = 'fees' and currency = 'HTG'`);
+      assert.equal(f!.balance_minor, 5n * 100n);
+      assert.deepEqual(await node.verify(), []);
+    } finally {
+      await node.close();
+    }
+  });
+
+  test('pays, refunds, payouts and folds at once: no deadlock, no lost credit, never below zero', async () => {
+    const payers = await Promise.all([1, 2, 3, 4].map((i) => t.createPayer('wallet', { phone: `5093300010${i}`, currency: 'HTG', balance: '500' })));
+    const sub = await t.createPayer('subscriber', { phone: '50933000110', currency: 'HTG' });
+    const paid: string[] = [];
+    const pays = Array.from({ length: 40 }, async (_, i) => {
+      const p = await t.gw.payments.pay((await payment(1_000n)).id, { kind: 'account', account_id: payers[i % 4]!.id });
+      paid.push(p.id);
+    });
+    let folding = true;
+    const folds = (async () => { while (folding) await foldCredits(t.db); })();
+    await Promise.all(pays);
+    const debits = [
+      ...paid.slice(0, 20).map((id) => t.gw.payments.refund({ payment_id: id, merchant_id: merchant, amount_minor: 500n })),
+      ...Array.from({ length: 10 }, () => t.gw.payments.payout({ merchant_id: merchant, dialect: 'test', rail: 'mobile-money', merchant_ref: `po-${++seq}`, payee_account_id: sub.id, amount_minor: 1_500n, currency: 'HTG' })),
+    ];
+    const settled = await Promise.allSettled(debits);
+    folding = false;
+    await folds;
+    for (const s of settled) if (s.status === 'rejected') assert.ok(isCoreError(s.reason, 'insufficient_funds'), String(s.reason));
+    const m = await accountOf('merchant');
+    assert.ok((await stored(m)) >= 0n);
+    assert.deepEqual(await t.verify(), []);
+  });
+});
