@@ -11,6 +11,7 @@
 //   open mode:   ops start on a fixed schedule (`rate` per second) whatever the answers; latency
 //                counts from the scheduled start, so queueing is not hidden.
 import { Pool } from 'undici';
+import { cpuNow_ms, cpuSince } from './cpu.ts';
 import { Http1Pool, type Answer } from './http1.ts';
 import { performance } from 'node:perf_hooks';
 
@@ -39,6 +40,8 @@ export interface Spec {
   perWorker?: Record<string, string[]>;
   perOp?: Record<string, string[]>;
   warmup_s?: number;
+  /** Processes whose CPU time over the measured part is reported (Result.cpu.pids_ms: the gateway nodes). */
+  cpuPids?: number[];
   /**
    * Every step of an op goes to the same node of its group, chosen by the worker (a closed-mode
    * connection and its payer; an open-mode op): a balancer keeping each client's connection on
@@ -66,6 +69,8 @@ export interface Result {
   late?: { p99_ms: number; max_ms: number; over_5ms: number };
   /** Open mode: the slowest op of each second of the measured part, by scheduled start (a tail from a few stalls shows as a few bad seconds). */
   max_by_s?: number[];
+  /** CPU time over the measured part, ms: the whole machine's busy time and spec.cpuPids' together (null off Linux). */
+  cpu: { machine_ms: number | null; pids_ms: number | null };
 }
 
 function pct(sorted: Float64Array | number[], p: number): number {
@@ -217,7 +222,8 @@ export async function run(spec: Spec): Promise<Result> {
     }
   }
 
-  if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => (measuring = true), spec.warmup_s * 1000);
+  let cpu0 = cpuNow_ms(spec.cpuPids);
+  if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => { measuring = true; cpu0 = cpuNow_ms(spec.cpuPids); }, spec.warmup_s * 1000);
   let lateness: Result['late'];
   const t0 = performance.now();
   const end = tMeasure + spec.duration_s * 1000;
@@ -248,6 +254,7 @@ export async function run(spec: Spec): Promise<Result> {
     lateness = { p99_ms: pct(ls, 99), max_ms: ls.length ? ls[ls.length - 1]! : 0, over_5ms: ls.filter((x) => x > 5).length };
   }
   const seconds = (performance.now() - tMeasure) / 1000;
+  const cpu = cpuSince(cpu0, cpuNow_ms(spec.cpuPids));
   const s = total.sorted();
   const steps: Result['steps'] = {};
   for (const [k, l] of stepLat) {
@@ -261,7 +268,7 @@ export async function run(spec: Spec): Promise<Result> {
     ops, errors, seconds,
     throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
     p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.length ? s[s.length - 1]! : 0,
-    steps, errorSamples, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness, max_by_s: Array.from(maxBySecond, (v) => Math.round(v ?? 0)) } : {}),
+    steps, errorSamples, cpu, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness, max_by_s: Array.from(maxBySecond, (v) => Math.round(v ?? 0)) } : {}),
   };
 }
 

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import type { Result, Spec, Step } from './loadgen.ts';
 import { drawChart } from './chart.ts';
+import { cpuNow_ms, cpuSince } from './cpu.ts';
 import { initDataDirInChild } from '../src/store/pglite.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -226,12 +227,15 @@ async function pgbenchInit(): Promise<string | null> {
   return name;
 }
 
-async function pgbenchRun(name: string, seconds: number, clients: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string }> {
+async function pgbenchRun(name: string, seconds: number, clients: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string; cpu_us_per_tx: number | null }> {
   await checkpoint();
+  const c0 = cpuNow_ms();
   const { out: r } = await runCmd('pgbench', ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), ...pgbenchArgs(name)], pgbenchEnv());
+  const { machine_ms } = cpuSince(c0, cpuNow_ms());
   const tps = Number(/tps = ([\d.]+)/.exec(r)?.[1] ?? 0);
   const lat = Number(/latency average = ([\d.]+) ms/.exec(r)?.[1] ?? 0);
-  return { tps, latency_ms: lat, clients, raw: r.trim().split('\n').slice(-6).join('\n') };
+  // Over pgbench's whole run (its connections included, a fraction of a second of -T).
+  return { tps, latency_ms: lat, clients, raw: r.trim().split('\n').slice(-6).join('\n'), cpu_us_per_tx: perOp_us(machine_ms, Math.round(tps * seconds)) };
 }
 
 /**
@@ -271,6 +275,15 @@ function oneCount(env: string | undefined, dflt: number): number {
 }
 function sameRatio(payments: number | undefined, tps: number | undefined): string {
   return payments === undefined || tps === undefined ? '' : `; at ${SAME_CLIENTS} clients each ${(payments / tps).toFixed(3)}`;
+}
+/**
+ * What each side cost the machine (both runs at their best): a complete payment's CPU (gateway,
+ * Postgres, load generator, kernel) against a TPC-B transaction's (Postgres, pgbench, kernel).
+ * Throughput on shared cores follows it only where the cores are saturated.
+ */
+function cpuCompared(payment: Row['cpu_us_per_op'], tx_us: number | null): string {
+  if (!payment?.machine || !tx_us) return '';
+  return `; machine CPU per payment ${payment.machine} µs${payment.gateway ? ` (gateway ${payment.gateway})` : ''} against ${tx_us} µs per transaction (${(payment.machine / tx_us).toFixed(2)}×)`;
 }
 /** Seconds per pgbench run: a steady C client needs less than the HTTP runs (keeps the default run under 5 minutes). */
 const PGBENCH_S = QUICK ? D : Math.min(D, 10);
@@ -371,16 +384,22 @@ interface Row {
   rss_mb: number | null;
   errorSamples?: string[];
   steps?: Result['steps'];
+  /** CPU per operation over the measured part, µs: the whole machine's busy time (gateway, database, load generator or pgbench, kernel) and the gateway nodes' own. */
+  cpu_us_per_op?: { machine: number | null; gateway?: number | null };
 }
 interface Check { target: string; value: number; goal: number; better: 'higher' | 'lower'; met: boolean; by: string; note?: string }
 const rows: Row[] = [];
 const checks: Check[] = [];
 const notes: string[] = [];
 
+/** µs of CPU per operation, or null (no reading, no operations). */
+const perOp_us = (ms: number | null, ops: number) => (ms === null || ops <= 0 ? null : Math.round((ms * 1000) / ops));
+
 function row(scenario: string, what: string, driver: string, r: Result, unit: string, rss_mb: number | null): Row {
-  const x: Row = { scenario, what, driver, throughput: r.throughput, unit, p50_ms: r.p50_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, errors: r.errors, ops: r.ops, rss_mb, ...(r.errorSamples.length ? { errorSamples: r.errorSamples } : {}), ...(Object.keys(r.steps).length > 1 ? { steps: r.steps } : {}) };
+  const cpu = { machine: perOp_us(r.cpu.machine_ms, r.ops), ...(r.cpu.pids_ms === null ? {} : { gateway: perOp_us(r.cpu.pids_ms, r.ops) }) };
+  const x: Row = { scenario, what, driver, throughput: r.throughput, unit, p50_ms: r.p50_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, errors: r.errors, ops: r.ops, rss_mb, ...(r.errorSamples.length ? { errorSamples: r.errorSamples } : {}), ...(Object.keys(r.steps).length > 1 ? { steps: r.steps } : {}), ...(cpu.machine === null ? {} : { cpu_us_per_op: cpu }) };
   rows.push(x);
-  log(`${scenario} ${what}: ${r.throughput.toFixed(0)} ${unit}, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, errors ${r.errors}${rss_mb ? `, peak RSS ${rss_mb} MB` : ''}`);
+  log(`${scenario} ${what}: ${r.throughput.toFixed(0)} ${unit}, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, errors ${r.errors}${rss_mb ? `, peak RSS ${rss_mb} MB` : ''}${cpu.machine === null ? '' : `, machine CPU ${cpu.machine} µs per op${cpu.gateway ? ` (gateway ${cpu.gateway})` : ''}`}`);
   if (r.errorSamples.length) log('  errors:', r.errorSamples.slice(0, 2).join(' | '));
   if (Object.keys(r.steps).length > 1) log('  steps:', Object.entries(r.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(', '));
   return x;
@@ -482,7 +501,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const paths: { clients: number; row: Row }[] = [];
     for (const clients of PATH_CLIENTS) {
       await checkpoint();
-      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp });
+      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp, cpuPids: pathNodes.map((n) => n.pid) });
       paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients${onNodes}`, DRIVER_DOC[d], r, 'payments/s', Math.max(...pathNodes.map((n) => n.rss_mb()))) });
     }
     const g = paths.reduce((a, b) => (b.row.throughput > a.row.throughput ? b : a));
@@ -522,12 +541,12 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
       for (const clients of PGBENCH_CLIENTS) {
         const pb = await pgbenchRun(pbName, PGBENCH_S, clients);
         pbs.push(pb);
-        rows.push({ scenario: '2 payment path', what: `pgbench TPC-B, scale 10, ${clients} clients (p50 column: average)`, driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * PGBENCH_S), rss_mb: null });
-        log(`pgbench, ${clients} clients: ${pb.tps.toFixed(0)} tps, latency average ${pb.latency_ms} ms`);
+        rows.push({ scenario: '2 payment path', what: `pgbench TPC-B, scale 10, ${clients} clients (p50 column: average)`, driver: 'pgbench', throughput: pb.tps, unit: 'tx/s', p50_ms: pb.latency_ms, p99_ms: NaN, max_ms: NaN, errors: 0, ops: Math.round(pb.tps * PGBENCH_S), rss_mb: null, ...(pb.cpu_us_per_tx === null ? {} : { cpu_us_per_op: { machine: pb.cpu_us_per_tx } }) });
+        log(`pgbench, ${clients} clients: ${pb.tps.toFixed(0)} tps, latency average ${pb.latency_ms} ms${pb.cpu_us_per_tx === null ? '' : `, machine CPU ${pb.cpu_us_per_tx} µs per transaction`}`);
       }
       const pb = pbs.reduce((a, b) => (b.tps > a.tps ? b : a));
       check('payment path ≥ 1.0× pgbench TPC-B (Postgres)', g.row.throughput / pb.tps, 1.0, 'higher',
-        `each at its best: ${g.row.throughput.toFixed(0)} payments/s at ${g.clients} clients (of ${PATH_CLIENTS.join(', ')}), ${pb.tps.toFixed(0)} tx/s at ${pb.clients} (of ${PGBENCH_CLIENTS.join(', ')})${sameRatio(paths.find((x) => x.clients === SAME_CLIENTS)?.row.throughput, pbs.find((x) => x.clients === SAME_CLIENTS)?.tps)}`);
+        `each at its best: ${g.row.throughput.toFixed(0)} payments/s at ${g.clients} clients (of ${PATH_CLIENTS.join(', ')}), ${pb.tps.toFixed(0)} tx/s at ${pb.clients} (of ${PGBENCH_CLIENTS.join(', ')})${sameRatio(paths.find((x) => x.clients === SAME_CLIENTS)?.row.throughput, pbs.find((x) => x.clients === SAME_CLIENTS)?.tps)}${cpuCompared(g.row.cpu_us_per_op, pb.cpu_us_per_tx)}`);
     } else notes.push('pgbench is not installed: no Postgres baseline.');
   } else notes.push('No Postgres server at ' + PG_BASE + ': Postgres scenarios skipped.');
 

@@ -3,9 +3,9 @@
 // With --threads, also the gateway's own threads (its main thread against V8's helpers).
 //   node bin/run-ts.js bench/diag/cpu.ts [seconds=60] [--threads]
 // Percent of one core: 100 is one core busy for the whole second.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { machineTicks, readProc as read, TICKS_PER_S, ticksOf } from '../cpu.ts';
 
-const TICKS_PER_S = 100; // USER_HZ on Linux
 const seconds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 60);
 const threads = process.argv.includes('--threads');
 
@@ -15,20 +15,6 @@ function groupOf(cmdline: string): string {
   if (/bench\/loadgen\.ts/.test(cmdline)) return 'loadgen';
   if (/pgbench/.test(cmdline)) return 'pgbench';
   return 'other';
-}
-
-/** utime + stime in ticks from a /proc/…/stat line (fields after the command's closing parenthesis). */
-function ticksOf(stat: string): number {
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
-
-function read(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null; // the process or thread ended meanwhile
-  }
 }
 
 /** key (pid or pid/tid) → [label, ticks]. */
@@ -53,18 +39,12 @@ function sample(): Map<string, [string, number]> {
   return m;
 }
 
-/** Busy and total ticks of the whole machine (/proc/stat's first line: user nice system idle iowait irq softirq …). */
-function machine(): { busy: number; all: number } {
-  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return { busy: v[0]! + v[1]! + v[2]! + v[5]! + v[6]!, all: v.reduce((a, b) => a + b, 0) };
-}
-
 let prev = sample();
-let prevMachine = machine();
+let prevMachine = machineTicks()!;
 for (let i = 0; i < seconds; i++) {
   await new Promise((r) => setTimeout(r, 1000));
   const cur = sample();
-  const m = machine();
+  const m = machineTicks()!;
   const byLabel = new Map<string, number>();
   for (const [key, [label, ticks]] of cur) {
     const before = prev.get(key)?.[1] ?? ticks; // new this second: counted from the next one
