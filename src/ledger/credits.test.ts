@@ -114,6 +114,40 @@ describe('pending credits', () => {
     assert.deepEqual(await t.verify(), []);
   });
 
+  test('a debit locks the account before it takes the credits: a holder of the account row can fold them (no deadlock)', { skip: ENGINE !== 'postgres' ? 'needs a second connection holding rows (one connection on PGlite)' : false }, async () => {
+    const w = await t.createPayer('wallet', { phone: '50933000006', currency: 'HTG', balance: '1000' });
+    const m = await accountOf('merchant');
+    const p1 = await t.gw.payments.pay((await payment(2_000n)).id, { kind: 'account', account_id: w.id });
+    assert.ok((await pending(m)) > 0n, 'credits are pending');
+    // A transaction holds the merchant's row, as a payout does before its debit folds the
+    // credits. A refund arrives meanwhile and must wait for the row before it touches a credit
+    // row; had it taken them first (and then waited for the row), the holder's fold would wait
+    // on the refund and the refund on the holder: a deadlock.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let probed!: (error: string | null) => void;
+    const probe = new Promise<string | null>((r) => (probed = r));
+    const holder = t.db.tx(async (q) => {
+      await q.query('select id from accounts where id = $1 for no key update', [m]);
+      const refund = t.gw.payments.refund({ payment_id: p1.id, merchant_id: merchant, amount_minor: 500n });
+      await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from account_credits%'`)).length > 0);
+      // The fold a payout's debit would do: it must not wait on the refund (the lock timeout,
+      // well under Postgres' deadlock detection, turns a wait into an error here).
+      await q.query(`set local lock_timeout = '300ms'`);
+      probed(await q.query('select count(*) from account_credits where ctid in (select ctid from account_credits where account_id = $1 for update)', [m]).then(() => null, (e) => String(e.message)));
+      await gate;
+      // Roll back: this test's fold must not keep the credits it took.
+      void refund.catch(() => {});
+      throw new Error('rollback');
+    }).catch((e) => { if ((e as Error).message !== 'rollback') throw e; });
+    const error = await probe;
+    release();
+    await holder;
+    assert.equal(error, null, 'the holder of the account row took its credit rows without waiting');
+    await eventually(async () => (await t.gw.payments.refundsOf(p1.id)).some((r) => r.state === 'succeeded'));
+    assert.deepEqual(await t.verify(), []);
+  });
+
   test('the sweeper folds pending credits into the stored balances', async () => {
     const node = await startGateway({ env: { PAYGATE_SWEEP_MS: '50' }, databaseUrl: undefined });
     try {

@@ -64,11 +64,13 @@ export async function postEntry(q: Queryable, entry: EntryInput): Promise<string
   }
   const ordered = [...byAccount.values()].filter((p) => p.amount_minor !== 0n).sort((a, b) => (BigInt(a.account_id) < BigInt(b.account_id) ? -1 : 1));
   for (const p of ordered) {
-    // The credits' delete runs before the row is locked; a sweeper's fold holding the row
-    // (foldCredits) never waits, so the two cannot deadlock. Credits committed after the
-    // statement's snapshot stay for the next fold (they only add to the balance).
+    // The row is locked first (l), then its credits are deleted: credit rows are deleted only
+    // by the holder of their account's row (here, a payout's lock, foldCredits), so no one
+    // holds credit rows while waiting for an account row, and no deadlock can form there.
+    // Credits committed after the statement's snapshot stay for the next fold (they only add).
     const rows = await q.query<{ balance_minor: bigint; kind: AccountKind }>(
-      `with f as (delete from account_credits where account_id = $1 returning amount_minor),
+      `with l as materialized (select id from accounts where id = $1 for no key update),
+            f as (delete from account_credits where account_id = (select id from l) returning amount_minor),
             c as (select coalesce(sum(amount_minor), 0)::bigint as s from f)
        update accounts set balance_minor = balance_minor + c.s + $2::bigint
          from c
@@ -162,18 +164,15 @@ export async function getAccount(q: Queryable, id: string): Promise<AccountRow |
  * Folds pending credits into their accounts' `balance_minor` (each node's sweeper runs this):
  * at most `limit` accounts a pass, in account-id order, skipping accounts another transaction
  * holds (a debit folds its own account in its statement; another node's fold takes the rest).
- * It never waits (accounts and credit rows both skip-locked), so it cannot deadlock with a
- * debit, whose statement deletes credit rows before it locks the account. Returns the number
- * of accounts folded.
+ * It deletes only credits of accounts it has locked (the rule of every deleter: postEntry), and
+ * never waits for an account, so it cannot deadlock. Returns the number of accounts folded.
  */
 export async function foldCredits(q: Queryable, limit = 1000): Promise<number> {
   const rows = await q.query<{ n: bigint | number }>(
     `with l as materialized (
        select id from accounts where id in (select distinct account_id from account_credits) order by id limit $1 for no key update skip locked
      ), f as (
-       -- Credit rows a debit's statement is deleting now are skipped: that debit folds them.
-       delete from account_credits where ctid in (select ctid from account_credits where account_id in (select id from l) for update skip locked)
-       returning account_id, amount_minor
+       delete from account_credits where account_id in (select id from l) returning account_id, amount_minor
      ), s as (
        select account_id, sum(amount_minor)::bigint as m from f group by account_id
      ), u as (

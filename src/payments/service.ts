@@ -916,8 +916,9 @@ export class Payments {
       // writer of balances, so none waits on another in a cycle): the decision below must hold
       // until commit.
       await q.query('select id from accounts where id = any($1::bigint[]) order by id for no key update', [[merchant, input.payee_account_id, fees]]);
-      // Then the balance, pending credits included, in a snapshot taken under the lock (no fold
-      // can run now; new credits only add). postEntry folds them in before the debit.
+      // Then the balance, pending credits included, in a snapshot taken under the lock (credits
+      // are folded only under their account's lock, so none is being folded now; new ones only
+      // add). postEntry folds them in before the debit.
       const [bal] = await q.query<{ balance_minor: bigint }>(`${ACCOUNT_SELECT} where a.id = $1`, [merchant]);
       const enough = bal!.balance_minor >= input.amount_minor + fee;
       const ins = await q.query(
