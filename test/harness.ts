@@ -163,22 +163,27 @@ export async function startReceiver(respond: (n: number, body: string) => { stat
 }
 
 /**
- * Holds `table` in share mode in a transaction of its own until release() (which also waits for
- * that transaction's end): its writers wait in the database meanwhile. On PGlite, with one
- * connection, every query waits.
+ * Runs `sql` (a lock: LOCK TABLE, SELECT … FOR UPDATE) in a transaction of its own and holds
+ * that transaction open until release() (which also waits for its end): whoever needs what it
+ * locked waits in the database meanwhile. On PGlite, with one connection, every query waits.
  */
-export async function holdTable(db: Db, table: string): Promise<{ release: () => Promise<void> }> {
+export async function hold(db: Db, sql: string, params?: unknown[]): Promise<{ release: () => Promise<void> }> {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   let locked!: () => void;
   const isLocked = new Promise<void>((r) => (locked = r));
   const holding = db.tx(async (q) => {
-    await q.query(`lock table ${table} in share mode`);
+    await q.query(sql, params);
     locked();
     await gate;
   });
   await Promise.race([isLocked, holding]);
   return { release: async () => { open(); await holding; } };
+}
+
+/** Holds `table` in share mode (see hold): its writers wait. */
+export function holdTable(db: Db, table: string): Promise<{ release: () => Promise<void> }> {
+  return hold(db, `lock table ${table} in share mode`);
 }
 
 /** Polls fn until it returns a truthy value, or throws after timeout_ms. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isCoreError } from '../errors.ts';
-import { ENGINE, eventually, startGateway, type TestGateway } from '../../test/harness.ts';
+import { ENGINE, eventually, hold, startGateway, type TestGateway } from '../../test/harness.ts';
 import { foldCredits } from './ledger.ts';
 
 describe('pending credits', () => {
@@ -56,16 +56,7 @@ describe('pending credits', () => {
     const ids = await Promise.all([1, 2, 3].map(() => payment(1_000n)));
     // Another transaction holds both rows as strongly as a row can be held, as a payout or a
     // second node's pay statement would (before the split, every pay statement locked them).
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let held!: () => void;
-    const holding = new Promise<void>((r) => (held = r));
-    const holder = t.db.tx(async (q) => {
-      await q.query('select id from accounts where id = any($1::bigint[]) order by id for update', [[m, f]]);
-      held();
-      await gate;
-    });
-    await holding;
+    const held = await hold(t.db, 'select id from accounts where id = any($1::bigint[]) order by id for update', [[m, f]]);
     try {
       const paid = await Promise.race([
         Promise.all(ids.map((p) => t.gw.payments.pay(p.id, { kind: 'account', account_id: w.id }))),
@@ -74,8 +65,7 @@ describe('pending credits', () => {
       assert.deepEqual(paid.map((p) => p.state), ['succeeded', 'succeeded', 'succeeded']);
       assert.equal(await t.gw.payments.merchantBalance(merchant, 'HTG'), before_minor + 3n * 975n);
     } finally {
-      release();
-      await holder;
+      await held.release();
     }
     assert.deepEqual(await t.verify(), []);
   });
