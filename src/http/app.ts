@@ -117,6 +117,19 @@ export async function buildApp(ctx: GatewayContext): Promise<FastifyInstance> {
     if (reply.statusCode === 401) limits.authFailed(req.ip);
   });
 
+  // Graceful shutdown: Fastify answers a request arriving while it closes with 503 and
+  // `Connection: close`, but a request already in flight would keep its keep-alive socket
+  // open for keepAliveTimeout (72 s) after its answer, and close() waits for that socket.
+  // So every answer sent while closing closes its connection (the client does not reuse it).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
   await registerOps(app, ctx);
   for (const mod of MODULES) {
     await app.register(async (scope) => mod.register(scope, ctx), { prefix: mod.prefix ?? '' });
