@@ -1,49 +1,12 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { type Db, type Queryable, RETRYABLE_SQLSTATES, TX_MAX_ATTEMPTS, sqlState, translateDbError } from './db.ts';
+import { type Db, type Queryable, RETRYABLE_SQLSTATES, StatementNames, TX_MAX_ATTEMPTS, sqlState, translateDbError } from './db.ts';
 
 // int8 → bigint, numeric stays text; the same as the PGlite driver.
 pg.types.setTypeParser(20, (v: string) => BigInt(v));
 
-/**
- * Parameterised DML runs as a named prepared statement (one per distinct SQL text and
- * connection): Postgres parses and plans it once per connection instead of on every call,
- * which is most of its CPU for the short statements of the payment path. Bounded: SQL texts
- * beyond the first MAX_NAMED run unnamed as before.
- */
-const MAX_NAMED = 1000;
-const names = new Map<string, string>();
-const DML = /^\s*(select|insert|update|delete|with)\b/i;
-export function queryConfig(sql: string, params: unknown[] | undefined): pg.QueryConfig {
-  if (!params || params.length === 0 || !DML.test(sql)) return { text: sql, values: params as any[] };
-  let name = names.get(sql);
-  if (name === '') return { text: sql, values: params as any[] };
-  if (!name) {
-    if (names.size >= MAX_NAMED) return { text: sql, values: params as any[] };
-    name = 'pg_' + createHash('sha1').update(sql).digest('hex').slice(0, 24);
-    names.set(sql, name);
-  }
-  return { name, text: sql, values: params as any[] };
-}
-
-/**
- * Runs a query as a prepared statement; if the schema changed under it (another node applied a
- * migration: "cached plan must not change result type", 0A000), that SQL runs unnamed from now
- * on, and this call is retried once.
- */
-async function run(c: { query(cfg: pg.QueryConfig): Promise<pg.QueryResult> }, sql: string, params: unknown[] | undefined): Promise<any[]> {
-  try {
-    return (await c.query(queryConfig(sql, params))).rows;
-  } catch (err) {
-    if (sqlState(err) !== '0A000' || !names.has(sql)) throw translateDbError(err);
-    names.delete(sql);
-    names.set(sql, ''); // remembered as "never name this one"
-    try {
-      return (await c.query({ text: sql, values: params as any[] })).rows;
-    } catch (again) {
-      throw translateDbError(again);
-    }
-  }
+/** Runs a query, as a named prepared statement where `names` says so (db.ts). */
+function run(names: StatementNames, c: { query(cfg: pg.QueryConfig): Promise<pg.QueryResult> }, sql: string, params: unknown[] | undefined): Promise<any[]> {
+  return names.run(sql, params, async (name) => (await c.query(name === null ? { text: sql, values: params as any[] } : { name, text: sql, values: params as any[] })).rows);
 }
 
 /** Longest wait for one batch of change notifications before its connection is replaced. */
@@ -54,6 +17,8 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   pool.on('error', () => {}); // idle client errors surface on the next query instead
   await pool.query('select 1');
   const listeners: { end(): Promise<void> }[] = [];
+  // Named per SQL text; pg prepares each name once on every connection that runs it.
+  const names = new StatementNames();
   /** The connection change notifications are sent on (opened on first use, re-opened after a failure). */
   let notifier: Promise<pg.Client> | null = null;
   let closing = false;
@@ -61,12 +26,12 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
   const db: Db = {
     engine: 'postgres',
     async query(sql, params) {
-      return run(pool, sql, params);
+      return run(names, pool, sql, params);
     },
     async tx(fn) {
       for (let attempt = 1; ; attempt++) {
         const client = await pool.connect();
-        const q: Queryable = { query: (sql, params) => run(client, sql, params) };
+        const q: Queryable = { query: (sql, params) => run(names, client, sql, params) };
         try {
           await client.query('begin');
           const out = await fn(q);
