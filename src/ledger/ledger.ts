@@ -68,15 +68,20 @@ export async function postEntry(q: Queryable, entry: EntryInput): Promise<string
     // by the holder of their account's row (here, a payout's lock, foldCredits), so no one
     // holds credit rows while waiting for an account row, and no deadlock can form there.
     // Credits committed after the statement's snapshot stay for the next fold (they only add).
+    // The funds check reads the balance as locked (l: the row as it is now), never the
+    // target row as the statement's snapshot saw it: a fold that committed after the snapshot
+    // moved credits into the row (so `f` finds them gone), and the snapshot's row lacks them.
+    // A condition on that stale row would refuse a debit the account can pay (seen: a refund
+    // right after its payment, "insufficient funds" with the money there).
     const rows = await q.query<{ balance_minor: bigint; kind: AccountKind }>(
-      `with l as materialized (select id from accounts where id = $1 for no key update),
+      `with l as materialized (select id, kind, balance_minor from accounts where id = $1 and currency = $3 for no key update),
             f as (delete from account_credits where account_id = (select id from l) returning amount_minor),
             c as (select coalesce(sum(amount_minor), 0)::bigint as s from f)
-       update accounts set balance_minor = balance_minor + c.s + $2::bigint
-         from c
-        where id = $1 and currency = $3
-          and ($2::bigint >= 0 or kind not in ('wallet', 'subscriber', 'merchant') or balance_minor + c.s + $2::bigint >= 0)
-        returning balance_minor, kind`,
+       update accounts a set balance_minor = l.balance_minor + c.s + $2::bigint
+         from l, c
+        where a.id = l.id
+          and ($2::bigint >= 0 or l.kind not in ('wallet', 'subscriber', 'merchant') or l.balance_minor + c.s + $2::bigint >= 0)
+        returning a.balance_minor, a.kind`,
       [p.account_id, p.amount_minor, p.currency],
     );
     if (rows.length === 0) {
