@@ -75,6 +75,9 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     // payments and other nodes' announcements) or a read first (a cross-node miss).
     lines.push('# HELP paygate_pay_facts_total Wallet and subscriber pays by where the payment\'s facts came from.', '# TYPE paygate_pay_facts_total counter');
     lines.push(`paygate_pay_facts_total{source="memory"} ${ctx.payments.payFacts.known}`, `paygate_pay_facts_total{source="read"} ${ctx.payments.payFacts.read}`);
+    // Refused pay statements: each pay they carried ran again the full way (contention).
+    lines.push('# HELP paygate_pay_statements_refused_total Pay statements the database refused as a whole; their pays took the full path.', '# TYPE paygate_pay_statements_refused_total counter');
+    lines.push(`paygate_pay_statements_refused_total ${ctx.payments.payRefused.statements}`);
     reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
   });
 

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ENGINE, eventually, hold, startGateway, type TestGateway } from '../../test/harness.ts';
-import { foldCredits } from './ledger.ts';
+import { foldCredits, postEntry, systemAccount } from './ledger.ts';
 
 describe('pending credits', () => {
   let t: TestGateway;
@@ -173,6 +173,40 @@ describe('pending credits', () => {
     assert.equal(r.refund.state, 'succeeded');
     assert.equal(await stored(m), 0n);
     assert.equal(await pending(m), 0n);
+    assert.deepEqual(await t.verify(), []);
+  });
+
+  test('a payer credited while a pay waits for its row: the pay statement checks the row as locked', { skip: ENGINE !== 'postgres' ? 'needs a second connection holding rows (one connection on PGlite)' : false }, async () => {
+    const w = await t.createPayer('wallet', { phone: '50933000009', currency: 'HTG', balance: '0' });
+    const due = await payment(1_000n);
+    // A top-up of the payer (a funding entry) holds its row, uncommitted; the pay statement
+    // starts (its snapshot: balance 0) and waits for the row; then the top-up commits.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let funded!: () => void;
+    const isFunded = new Promise<void>((r) => (funded = r));
+    const topUp = t.db.tx(async (q) => {
+      const float = await systemAccount(q, 'float', 'HTG');
+      await postEntry(q, { kind: 'funding', created_at: new Date(), postings: [
+        { account_id: float, currency: 'HTG', amount_minor: -1_000n },
+        { account_id: w.id, currency: 'HTG', amount_minor: 1_000n },
+      ] });
+      funded();
+      await gate;
+    });
+    await isFunded;
+    const refused = t.gw.payments.payRefused.statements;
+    const paying = t.gw.payments.pay(due.id, { kind: 'account', account_id: w.id });
+    paying.catch(() => {}); // awaited below, after the top-up commits
+    await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%lp as materialized%'`)).length > 0);
+    release();
+    await topUp;
+    const paid = await paying;
+    assert.equal(paid.state, 'succeeded');
+    // The statement itself paid: it did not fail its own check on a stale payer row (0 < 10.00)
+    // and leave the payment to the full path.
+    assert.equal(t.gw.payments.payRefused.statements, refused, 'the pay statement was not refused');
+    assert.equal((await t.db.query('select balance_minor from accounts where id = $1', [w.id]))[0]!.balance_minor, 0n);
     assert.deepEqual(await t.verify(), []);
   });
 

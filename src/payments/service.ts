@@ -190,6 +190,8 @@ export class Payments {
   private announcing: Promise<void> | null = null;
   /** Pays that found their facts in memory, and those that read them first (another node's payment not announced here yet, a first payer). */
   readonly payFacts = { known: 0, read: 0 };
+  /** Pay statements the database refused as a whole, and the pays they carried (each then took the full path). */
+  readonly payRefused = { statements: 0, pays: 0 };
   constructor(private readonly o: PaymentsOptions) {
     // Every payment change this node hears of (its own, and other nodes' announcements, which
     // carry the whole record) keeps the pay facts current: a payment created on another node
@@ -671,12 +673,16 @@ export class Payments {
              select coalesce(mv.a, pins.id) as id, mv.currency, coalesce(mv.m, 0) as m, pins.id is not null as pin, pins.failures, pins.locked_until
                from (select * from mv where a in (select payer from v)) mv full join pins on pins.id = mv.a
            ), moved as (
-             update accounts a set balance_minor = a.balance_minor + au.m,
+             -- The new balance and its check read the payer as locked (la), not the target row
+             -- as this statement's snapshot saw it: a credit committed in between (a refund, a
+             -- top-up) is in la's row and not in the snapshot's (and the balance CHECK runs on
+             -- the new row before Postgres would notice the newer version).
+             update accounts a set balance_minor = la.balance_minor + au.m,
                     pin_failures = case when au.pin then au.failures else a.pin_failures end,
                     locked_until = case when au.pin then au.locked_until else a.locked_until end
-               from au
-              where a.id = au.id and (au.currency is null or a.currency = au.currency)
-                and (au.m >= 0 or a.kind not in ('wallet', 'subscriber', 'merchant') or a.balance_minor + au.m >= 0)
+               from au join la on la.id = au.id
+              where a.id = au.id and (au.currency is null or la.currency = au.currency)
+                and (au.m >= 0 or la.kind not in ('wallet', 'subscriber', 'merchant') or la.balance_minor + au.m >= 0)
              returning a.*
            ), ic as (
              insert into account_credits (account_id, amount_minor) select a, m from cr
@@ -716,6 +722,8 @@ export class Payments {
         // a deadlock, a serialization failure): each payment goes the full way and gets its
         // exact answer. A lost connection may have lost the answer to a commit: not retried.
         if (!refusedByDatabase(err)) throw err;
+        this.payRefused.statements++;
+        this.payRefused.pays += items.length;
         return items.map(() => null);
       }
       const byId = new Map(rows.map((r) => [String(r.x_item), r]));
