@@ -206,6 +206,7 @@ describe('pending credits', () => {
     // The statement itself paid: it did not fail its own check on a stale payer row (0 < 10.00)
     // and leave the payment to the full path.
     assert.equal(t.gw.payments.payRefused.statements, refused, 'the pay statement was not refused');
+    assert.match(await (await fetch(t.url + '/metrics')).text(), new RegExp(`\npaygate_pay_statements_refused_total ${refused}\n`));
     assert.equal((await t.db.query('select balance_minor from accounts where id = $1', [w.id]))[0]!.balance_minor, 0n);
     assert.deepEqual(await t.verify(), []);
   });
