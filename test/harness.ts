@@ -10,7 +10,7 @@ import { ManualClock } from '../src/clock.ts';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway, makeLogger } from '../src/gateway.ts';
 import { verifyLedger, type Violation } from '../src/ledger/verify.ts';
-import { openDb, type Db } from '../src/store/db.ts';
+import { openDb, type Db, type Queryable } from '../src/store/db.ts';
 
 export const ENGINE = (process.env.PAYGATE_TEST_ENGINE ?? 'pglite') as 'pglite' | 'postgres';
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -163,22 +163,27 @@ export async function startReceiver(respond: (n: number, body: string) => { stat
 }
 
 /**
- * Runs `sql` (a lock: LOCK TABLE, SELECT … FOR UPDATE) in a transaction of its own and holds
- * that transaction open until release() (which also waits for its end): whoever needs what it
+ * Runs `work` (locks, writes) in a transaction of its own and holds that transaction open,
+ * uncommitted, until release() (which commits it and waits for its end): whoever needs what it
  * locked waits in the database meanwhile. On PGlite, with one connection, every query waits.
  */
-export async function hold(db: Db, sql: string, params?: unknown[]): Promise<{ release: () => Promise<void> }> {
+export async function holdWith(db: Db, work: (q: Queryable) => Promise<unknown>): Promise<{ release: () => Promise<void> }> {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
   let locked!: () => void;
   const isLocked = new Promise<void>((r) => (locked = r));
   const holding = db.tx(async (q) => {
-    await q.query(sql, params);
+    await work(q);
     locked();
     await gate;
   });
   await Promise.race([isLocked, holding]);
   return { release: async () => { open(); await holding; } };
+}
+
+/** Holds the lock `sql` takes (LOCK TABLE, SELECT … FOR UPDATE): see holdWith. */
+export function hold(db: Db, sql: string, params?: unknown[]): Promise<{ release: () => Promise<void> }> {
+  return holdWith(db, (q) => q.query(sql, params));
 }
 
 /** Holds `table` in share mode (see hold): its writers wait. */

@@ -3,7 +3,7 @@
 // them in. Balances read the same whichever side of a fold they are on.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ENGINE, eventually, hold, startGateway, type TestGateway } from '../../test/harness.ts';
+import { ENGINE, eventually, hold, holdWith, startGateway, type TestGateway } from '../../test/harness.ts';
 import { foldCredits, postEntry, systemAccount } from './ledger.ts';
 
 describe('pending credits', () => {
@@ -153,22 +153,14 @@ describe('pending credits', () => {
     // waits for the row. When the fold commits, the credits are gone and the row holds them:
     // the debit must check the row as locked, not as its snapshot saw it (before the fix:
     // "insufficient funds" with 19.50 in the account).
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let folded!: () => void;
-    const isFolded = new Promise<void>((r) => (folded = r));
-    const fold = t.db.tx(async (q) => {
+    const fold = await holdWith(t.db, async (q) => {
       assert.ok((await foldCredits(q)) >= 1); // the merchant (and the fees account)
       assert.equal((await q.query('select count(*)::int as n from account_credits where account_id = $1', [m]))[0]!.n, 0);
-      folded();
-      await gate;
     });
-    await isFolded;
     const refund = t.gw.payments.refund({ payment_id: p.id, merchant_id: merchant, amount_minor: 1_950n });
     refund.catch(() => {}); // awaited below, after the fold commits
     await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from account_credits%'`)).length > 0);
-    release();
-    await fold;
+    await fold.release();
     const r = await refund;
     assert.equal(r.refund.state, 'succeeded');
     assert.equal(await stored(m), 0n);
@@ -181,26 +173,18 @@ describe('pending credits', () => {
     const due = await payment(1_000n);
     // A top-up of the payer (a funding entry) holds its row, uncommitted; the pay statement
     // starts (its snapshot: balance 0) and waits for the row; then the top-up commits.
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let funded!: () => void;
-    const isFunded = new Promise<void>((r) => (funded = r));
-    const topUp = t.db.tx(async (q) => {
+    const topUp = await holdWith(t.db, async (q) => {
       const float = await systemAccount(q, 'float', 'HTG');
       await postEntry(q, { kind: 'funding', created_at: new Date(), postings: [
         { account_id: float, currency: 'HTG', amount_minor: -1_000n },
         { account_id: w.id, currency: 'HTG', amount_minor: 1_000n },
       ] });
-      funded();
-      await gate;
     });
-    await isFunded;
     const refused = t.gw.payments.payRefused.statements;
     const paying = t.gw.payments.pay(due.id, { kind: 'account', account_id: w.id });
     paying.catch(() => {}); // awaited below, after the top-up commits
     await eventually(async () => (await t.db.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%lp as materialized%'`)).length > 0);
-    release();
-    await topUp;
+    await topUp.release();
     const paid = await paying;
     assert.equal(paid.state, 'succeeded');
     // The statement itself paid: it did not fail its own check on a stale payer row (0 < 10.00)
