@@ -177,14 +177,28 @@ async function freshDb(tag: string): Promise<string> {
 }
 
 /**
- * A checkpoint before each measured run on Postgres: the WAL of one run (the payment path
- * writes about 0.5 GB a minute here) must not start its checkpoint, and the full-page images
- * that follow one, inside the next run's measurement (seen: a checkpoint started by
- * max_wal_size in the middle of the half-load create run). Every run, pgbench's too, starts
- * just after one.
+ * Before each measured run on Postgres, on both sides of the ratio: `vacuum (analyze)` of the
+ * run's database, then a checkpoint.
+ * - The vacuum does what autovacuum does on a server that has it (Paygate needs it:
+ *   docs/scaling.md). This machine's server runs with autovacuum off, so without it every
+ *   paid payment's old row version stays in `payments` and its indexes, and the statistics
+ *   stay those of an empty database: measured, the 256-client path run lost 15-20% after the
+ *   32- and 128-client runs had added 100,000 payments (thirteenth pass). pgbench's own
+ *   initialisation vacuums its tables the same way.
+ * - The checkpoint: the WAL of one run (the payment path writes about 0.5 GB a minute here)
+ *   must not start its checkpoint, and the full-page images that follow one, inside the next
+ *   run's measurement (seen: a checkpoint started by max_wal_size in the middle of the
+ *   half-load create run).
  */
-function checkpoint(): Promise<void> {
-  return serverQuery('checkpoint');
+async function beforeRun(databaseUrl: string): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    await c.query('vacuum (analyze)');
+  } finally {
+    await c.end();
+  }
+  await serverQuery('checkpoint');
 }
 
 async function pgAvailable(): Promise<boolean> {
@@ -228,7 +242,7 @@ async function pgbenchInit(): Promise<string | null> {
 }
 
 async function pgbenchRun(name: string, seconds: number, clients: number): Promise<{ tps: number; latency_ms: number; clients: number; raw: string; cpu_us_per_tx: number | null }> {
-  await checkpoint();
+  await beforeRun(dbUrl(name));
   const c0 = cpuNow_ms();
   const { out: r } = await runCmd('pgbench', ['-n', '-c', String(clients), '-j', '2', '-T', String(seconds), ...pgbenchArgs(name)], pgbenchEnv());
   const { machine_ms } = cpuSince(c0, cpuNow_ms());
@@ -500,7 +514,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const onNodes = PATH_NODES > 1 ? `, ${PATH_NODES} nodes` : '';
     const paths: { clients: number; row: Row }[] = [];
     for (const clients of PATH_CLIENTS) {
-      await checkpoint();
+      await beforeRun(payDb);
       const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp, cpuPids: pathNodes.map((n) => n.pid) });
       paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients${onNodes}`, DRIVER_DOC[d], r, 'payments/s', Math.max(...pathNodes.map((n) => n.rss_mb()))) });
     }
@@ -509,11 +523,11 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     for (const n of more) await n.stop();
 
     // 3. create-payment latency at half the maximum create rate (same node).
-    await checkpoint();
+    await beforeRun(payDb);
     const max = await loadgen({ mode: 'closed', duration_s: QUICK ? D : Math.max(3, D / 2), warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
     const half = Math.max(10, Math.floor(max.throughput / 2));
-    await checkpoint();
+    await beforeRun(payDb);
     await api(node.url, 'POST', '/bench/stalls', { reset: true });
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
@@ -626,7 +640,7 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
     log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, ${FANOUT_PROBE_CONNS} conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
   }
   const warmup_s = QUICK ? 1 : 2;
-  await checkpoint();
+  await beforeRun(databaseUrl);
   const payP = loadgen({ mode: 'open', rate, duration_s: D, warmup_s, connections: 64, groups: payGroups, steps: paySteps, perWorker, perOp, collect: ['id'] });
   const pollP = loadgen(pollSpec(D, warmup_s));
   // Each node's own pauses over the measured part (GC, event-loop delay), reset when it starts.
