@@ -158,9 +158,9 @@ function dbUrl(name: string): string {
   return u.toString();
 }
 
-/** One statement on the server's maintenance database, on a connection of its own. */
-async function serverQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_BASE });
+/** One statement on a connection of its own, by default to the server's maintenance database. */
+async function serverQuery(sql: string, databaseUrl = PG_BASE): Promise<void> {
+  const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {
     await c.query(sql);
@@ -191,13 +191,7 @@ async function freshDb(tag: string): Promise<string> {
  *   half-load create run).
  */
 async function beforeRun(databaseUrl: string): Promise<void> {
-  const c = new pg.Client({ connectionString: databaseUrl });
-  await c.connect();
-  try {
-    await c.query('vacuum (analyze)');
-  } finally {
-    await c.end();
-  }
+  await serverQuery('vacuum (analyze)', databaseUrl);
   await serverQuery('checkpoint');
 }
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CoreError, isCoreError } from '../errors.ts';
 import type { GatewayContext } from '../gateway.ts';
-import { ACCOUNT_SELECT, type AccountRow } from '../ledger/ledger.ts';
+import { ACCOUNT_SELECT, type AccountRow, toAccount } from '../ledger/ledger.ts';
 import { formatAmount } from '../money/index.ts';
 import type { PaymentRecord } from '../payments/model.ts';
 import type { PayerKind } from '../rails/payers.ts';
@@ -81,7 +81,7 @@ const mod: GatewayModule = {
       const m = await ctx.merchants.get((req.params as { id: string }).id);
       if (!m) throw new CoreError('not_found', 'merchant not found');
       const accounts = await ctx.db.query(`${ACCOUNT_SELECT} where a.merchant_id = $1 order by a.id`, [m.id]);
-      return { ...m, accounts: accounts.map((a) => accountJson({ ...a, id: String(a.id), merchant_id: String(a.merchant_id) } as AccountRow)) };
+      return { ...m, accounts: accounts.map((a) => accountJson(toAccount(a))) };
     });
 
     const createPayer = (kind: PayerKind) => async (req: FastifyRequest, reply: FastifyReply) => {
@@ -94,7 +94,7 @@ const mod: GatewayModule = {
     app.get('/accounts', { schema: { tags, summary: 'List accounts (kind, after, limit)' } }, async (req) => {
       const q = req.query as Record<string, string>;
       const rows = await ctx.db.query(`${ACCOUNT_SELECT} where ($1::text is null or a.kind = $1) and ($2::bigint is null or a.id > $2) order by a.id limit $3`, [q.kind ?? null, q.after && /^\d+$/.test(q.after) ? q.after : null, limitOf(q.limit)]);
-      const items = rows.map((r) => accountJson({ ...r, id: String(r.id), merchant_id: r.merchant_id == null ? null : String(r.merchant_id) } as AccountRow));
+      const items = rows.map((r) => accountJson(toAccount(r)));
       return { items, next_after: items.length ? items[items.length - 1]!.id : null };
     });
     app.get('/accounts/:id', { schema: { tags, summary: 'Get an account' } }, async (req) => {

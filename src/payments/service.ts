@@ -190,8 +190,8 @@ export class Payments {
   private announcing: Promise<void> | null = null;
   /** Pays that found their facts in memory, and those that read them first (another node's payment not announced here yet, a first payer). */
   readonly payFacts = { known: 0, read: 0 };
-  /** Pay statements the database refused as a whole, and the pays they carried (each then took the full path). */
-  readonly payRefused = { statements: 0, pays: 0 };
+  /** Pay statements the database refused as a whole (their pays then took the full path). */
+  readonly payRefused = { statements: 0 };
   constructor(private readonly o: PaymentsOptions) {
     // Every payment change this node hears of (its own, and other nodes' announcements, which
     // carry the whole record) keeps the pay facts current: a payment created on another node
@@ -723,7 +723,6 @@ export class Payments {
         // exact answer. A lost connection may have lost the answer to a commit: not retried.
         if (!refusedByDatabase(err)) throw err;
         this.payRefused.statements++;
-        this.payRefused.pays += items.length;
         return items.map(() => null);
       }
       const byId = new Map(rows.map((r) => [String(r.x_item), r]));

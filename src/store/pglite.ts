@@ -33,6 +33,17 @@ export async function openPglite(dataDir?: string): Promise<Db> {
   const prepared = new Map<string, number[]>();
   const { serialize } = protocol;
 
+  /** One exchange, ended by Sync: after an error the server skips to it and is ready again. */
+  const wire = (...msgs: Uint8Array[]) => pg.execProtocolStream(Buffer.concat([...msgs, serialize.sync()]), { syncToFs: false });
+  /** A named statement's parameter types; it is prepared on first use (the caller holds the query lock). */
+  const paramTypes = async (name: string, sql: string): Promise<number[]> => {
+    const known = prepared.get(name);
+    if (known) return known;
+    const found = parse.parseDescribeStatementResults(await wire(serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })));
+    prepared.set(name, found);
+    return found;
+  };
+
   /**
    * One query through PGlite's wire protocol, as its own `query` does, but under a statement
    * name: parsed and planned once (PGlite's `query` parses and plans every call: 2-10 ms for
@@ -41,16 +52,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
    */
   const named = (name: string, sql: string, params: unknown[] | undefined, inTx: boolean): Promise<any[]> =>
     pg._runExclusiveQuery(async () => {
-      // Each exchange ends with Sync: after an error the server skips to it and is ready again.
-      const wire = (...msgs: Uint8Array[]) => pg.execProtocolStream(Buffer.concat([...msgs, serialize.sync()]), { syncToFs: false });
       if (pg.closed) throw new Error('PGlite is closed');
-      let paramTypes = prepared.get(name);
-      if (!paramTypes) {
-        paramTypes = parse.parseDescribeStatementResults(await wire(serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name })));
-        prepared.set(name, paramTypes);
-      }
+      const oids = await paramTypes(name, sql);
       // Parameters serialised by their types, as PGlite's `query` does.
-      const oids = paramTypes;
       const values = (params ?? []).map((v, i) => (v === null || v === undefined ? null : (pg.serializers[oids[i]!] ?? String)(v)));
       const results = parse.parseResults(await wire(serialize.bind({ statement: name, values }), serialize.describe({ type: 'P' }), serialize.execute({})), pg.parsers);
       if (!inTx) await pg.syncToFs();
