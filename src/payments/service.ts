@@ -648,21 +648,22 @@ export class Payments {
              update payments p set state = 'succeeded', fee_minor = c.fee, payer_account_id = c.payer, payer_name = c.payer_name,
                     completed_at = c.at, updated_at = c.at, details = p.details || c.extra::jsonb, version = p.version + 1
                from c
-              where p.id = c.id and p.id in (select id from lp) and (c.pin is null or (c.pin_checked and c.pin_ok))
+              where p.id = c.id and (c.pin is null or (c.pin_checked and c.pin_ok))
                 and p.version = c.version and p.state = 'pending' and (p.expires_at is null or p.expires_at > c.at)
                 -- The postings were computed from these (a record heard from another node included).
                 and p.merchant_id = c.merchant and p.amount_minor = c.amount and p.surcharge_minor = c.surcharge
                 and coalesce((select rate_bps from merchant_fees f where f.merchant_id = p.merchant_id and f.rail = p.rail), -1) = c.fee_bps
                 and c.kind in ('wallet', 'subscriber') and c.currency = p.currency and c.name is not distinct from c.payer_name
                 and c.balance_minor >= p.amount_minor + p.surcharge_minor
-             returning p.*
+             -- The journal entry's id is drawn here, so its postings need no join back to it.
+             returning p.*, nextval('journal_entries_id_seq') as x_entry_id
            ), x as (
-             select x.pid, x.a, x.m, pay.currency from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
+             select x.pid, x.a, x.m, pay.currency, pay.x_entry_id from unnest($9::bigint[], $10::bigint[], $11::bigint[]) as x(pid, a, m) join pay on pay.id = x.pid
            ), mv as (
              select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0
            ), cr as (
              -- Credits (merchants, fees): appended, so no two pay statements wait on one row.
-             select a, currency, m from mv where a not in (select payer from v)
+             select a, currency, m from mv where a <> all ($4::bigint[])
            ), pins as (
              -- A right PIN resets the count; a wrong one adds to it and locks at the limit.
              select c.payer as id, case when c.pin_ok then 0 else c.pin_failures_before + 1 end as failures,
@@ -671,7 +672,7 @@ export class Payments {
            ), au as (
              -- One change per account row: a row is never updated twice in one statement.
              select coalesce(mv.a, pins.id) as id, mv.currency, coalesce(mv.m, 0) as m, pins.id is not null as pin, pins.failures, pins.locked_until
-               from (select * from mv where a in (select payer from v)) mv full join pins on pins.id = mv.a
+               from (select * from mv where a = any ($4::bigint[])) mv full join pins on pins.id = mv.a
            ), moved as (
              -- The new balance and its check read the payer as locked (la), not the target row
              -- as this statement's snapshot saw it: a credit committed in between (a refund, a
@@ -687,10 +688,9 @@ export class Payments {
            ), ic as (
              insert into account_credits (account_id, amount_minor) select a, m from cr
            ), e as (
-             insert into journal_entries (kind, payment_id, created_at) select 'payment', pay.id, pay.completed_at from pay returning id, payment_id
+             insert into journal_entries (id, kind, payment_id, created_at) select pay.x_entry_id, 'payment', pay.id, pay.completed_at from pay
            ), po as (
-             insert into postings (entry_id, account_id, currency, amount_minor)
-             select e.id, x.a, x.currency, x.m from x join e on e.payment_id = x.pid
+             insert into postings (entry_id, account_id, currency, amount_minor) select x.x_entry_id, x.a, x.currency, x.m from x
            ), ob as (
              insert into outbox (merchant_id, event, payment_id, url, body, content_type, ack, next_attempt_at, created_at)
              select pay.merchant_id, o.ev, pay.id, o.url, o.body, o.ct, o.ack, pay.completed_at, pay.completed_at
