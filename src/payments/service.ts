@@ -663,7 +663,10 @@ export class Payments {
              select a, currency, sum(m) as m from x group by a, currency having sum(m) <> 0
            ), cr as (
              -- Credits (merchants, fees): appended, so no two pay statements wait on one row.
-             select a, currency, m from mv where a <> all ($4::bigint[])
+             -- A pay moves money only from payers (negative) to merchants and fees (positive);
+             -- the checks in the final select abort the statement if a sign meets the other kind
+             -- of account (a credit to a payer, a debit that is not a locked payer's).
+             select a, currency, m from mv where m > 0
            ), pins as (
              -- A right PIN resets the count; a wrong one adds to it and locks at the limit.
              select c.payer as id, case when c.pin_ok then 0 else c.pin_failures_before + 1 end as failures,
@@ -672,7 +675,7 @@ export class Payments {
            ), au as (
              -- One change per account row: a row is never updated twice in one statement.
              select coalesce(mv.a, pins.id) as id, mv.currency, coalesce(mv.m, 0) as m, pins.id is not null as pin, pins.failures, pins.locked_until
-               from (select * from mv where a = any ($4::bigint[])) mv full join pins on pins.id = mv.a
+               from (select * from mv where m < 0) mv full join pins on pins.id = mv.a
            ), moved as (
              -- The new balance and its check read the payer as locked (la), not the target row
              -- as this statement's snapshot saw it: a credit committed in between (a refund, a
