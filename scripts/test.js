@@ -72,6 +72,16 @@ for (const engine of engines) {
       }
     }
   }
+  if (engine === 'pglite') {
+    // One initialised PGlite cluster that every test gateway copies (test/harness.ts): initdb
+    // once per run instead of once per gateway.
+    const dir = mkdtempSync(join(tmpdir(), 'paygate-pglite-template-'));
+    const template = join(dir, 'db');
+    const init = `import(${JSON.stringify(join(root, 'src/store/pglite.ts'))}).then((m) => m.initDataDirInChild(${JSON.stringify(template)}))`;
+    if (run('node', ['--import', 'tsx', '-e', init]) === 0) env = { ...env, PAYGATE_TEST_PGLITE_TEMPLATE: template };
+    const previous = stop;
+    stop = async () => { await previous?.(); rmSync(dir, { recursive: true, force: true }); };
+  }
   step(`tests on ${engine} (${files.length} files)`);
   const code = run('node', testArgs, env);
   results[engine] = code === 0 ? 'passed' : 'FAILED';
