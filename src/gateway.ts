@@ -90,25 +90,27 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   // Other nodes' changes: a signed notification carries the payment (or, if too large, its
   // id and version, and the row is read); it is published here as if the change were local.
   const unlisten = await db.listen(FEED_CHANNEL, (payload) => {
-    let a;
+    let messages;
     try {
-      a = decodeAnnouncement(payments.nodeId, announceKey, payload);
+      messages = decodeAnnouncement(payments.nodeId, announceKey, payload);
     } catch {
-      a = null; // signed but not a payment record this node understands
+      messages = null; // signed but not a payment record this node understands
     }
-    if (a === null) {
+    if (messages === null) {
       if (unsigned++ % 1000 === 0) log.warn({ channel: FEED_CHANNEL }, 'change notification not signed by this gateway, or not understood: ignored');
       return;
     }
-    if (a.kind === 'own') return;
-    // Another node: it is there (changes are announced while one is); a node not heard
-    // lately (just started) is answered at once, so it knows of this one too.
-    if (payments.peers.heard(a.from)) payments.hello();
-    if (a.kind !== 'payment') return;
-    const known = status.peek(a.id);
-    if (known && known.version >= a.version) return;
-    if (a.payment) return feed.publish({ type: 'payment', payment: a.payment });
-    payments.get(a.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
+    for (const a of messages) {
+      if (a.kind === 'own') return;
+      // Another node: it is there (changes are announced while one is); a node not heard
+      // lately (just started) is answered at once, so it knows of this one too.
+      if (payments.peers.heard(a.from)) payments.hello();
+      if (a.kind !== 'payment') continue;
+      const known = status.peek(a.id);
+      if (known && known.version >= a.version) continue;
+      if (a.payment) feed.publish({ type: 'payment', payment: a.payment });
+      else payments.get(a.id).then((p) => p && feed.publish({ type: 'payment', payment: p }), () => {});
+    }
   }, () => {
     // The listening connection was lost and is back: catch up on what was missed meanwhile.
     payments.hello();

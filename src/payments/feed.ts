@@ -30,26 +30,57 @@ export class ChangeFeed {
 const NOTIFY_PAYLOAD_MAX_BYTES = 7_900;
 const MAC_CHARS = 22; // 16 bytes of HMAC-SHA256, base64url
 
+/** A node's word that it is there (at start, then every PEER_HELLO_MS; and in answer to a node it had not heard). */
+export const HELLO = '{"t":"hello"}';
+
 /**
- * A change as other nodes hear it: "<node id> <mac> <json>". The JSON carries the whole payment
- * when it fits (their status caches take it without reading the row), else its id and version
- * (they read it). Any role that can connect to the database may NOTIFY on any channel, so the
- * JSON is signed with a key the gateway's nodes derive from their shared PAYGATE_SECRET_KEY.
+ * One change as other nodes hear it, a JSON message. It carries the whole payment when it fits
+ * in a notification on its own (their status caches take it without reading the row), else its
+ * id and version (they read it).
  */
-export function encodeAnnouncement(nodeId: string, key: Buffer, c: Change): string {
-  let json: string;
-  if (c.type === 'payout') json = JSON.stringify({ t: 'payout', id: c.payout.id });
-  else {
-    json = `{"t":"payment","id":${JSON.stringify(c.payment.id)},"v":${c.payment.version},"p":${encodePayment(c.payment)}}`;
-    if (Buffer.byteLength(json) + nodeId.length + MAC_CHARS + 2 > NOTIFY_PAYLOAD_MAX_BYTES) json = JSON.stringify({ t: 'payment', id: c.payment.id, v: c.payment.version });
-  }
-  return `${nodeId} ${mac(key, json)} ${json}`;
+export function announcementOf(nodeId: string, c: Change): string {
+  if (c.type === 'payout') return JSON.stringify({ t: 'payout', id: c.payout.id });
+  const json = `{"t":"payment","id":${JSON.stringify(c.payment.id)},"v":${c.payment.version},"p":${encodePayment(c.payment)}}`;
+  if (Buffer.byteLength(json) + 2 + headerBytes(nodeId) <= NOTIFY_PAYLOAD_MAX_BYTES) return json;
+  return JSON.stringify({ t: 'payment', id: c.payment.id, v: c.payment.version });
 }
 
-/** A node says it is there (at start, then every PEER_HELLO_MS; and in answer to a node it had not heard). */
+/**
+ * Messages packed into as few notifications as fit, in order: "<node id> <mac> [<message>,…]".
+ * Each notification costs the database a queue entry and every listening node a message to
+ * read and a MAC to check, whatever it carries; under load one statement announces hundreds of
+ * changes. Any role that can connect to the database may NOTIFY on any channel, so the JSON is
+ * signed with a key the gateway's nodes derive from their shared PAYGATE_SECRET_KEY.
+ */
+export function packAnnouncements(nodeId: string, key: Buffer, messages: readonly string[]): string[] {
+  const room = NOTIFY_PAYLOAD_MAX_BYTES - headerBytes(nodeId) - 2; // the brackets
+  const payloads: string[] = [];
+  let group: string[] = [];
+  let bytes = 0;
+  const flush = () => {
+    if (!group.length) return;
+    const json = `[${group.join(',')}]`;
+    payloads.push(`${nodeId} ${mac(key, json)} ${json}`);
+    group = [];
+    bytes = 0;
+  };
+  for (const m of messages) {
+    const size = Buffer.byteLength(m);
+    if (group.length && bytes + 1 + size > room) flush(); // 1: the comma
+    bytes += (group.length ? 1 : 0) + size;
+    group.push(m);
+  }
+  flush();
+  return payloads;
+}
+
+/** A hello in a notification of its own. */
 export function encodeHello(nodeId: string, key: Buffer): string {
-  const json = '{"t":"hello"}';
-  return `${nodeId} ${mac(key, json)} ${json}`;
+  return packAnnouncements(nodeId, key, [HELLO])[0]!;
+}
+
+function headerBytes(nodeId: string): number {
+  return Buffer.byteLength(nodeId) + 1 + MAC_CHARS + 1;
 }
 
 export type Announcement =
@@ -58,23 +89,38 @@ export type Announcement =
   | { kind: 'hello'; from: string }
   | { kind: 'other'; from: string };
 
-/** Reads a notification; null when it is not a well-formed announcement signed with the key. */
-export function decodeAnnouncement(ownNodeId: string, key: Buffer, payload: string): Announcement | null {
+/**
+ * Reads a notification: its messages in order, or null when it is not a well-formed
+ * announcement signed with the key. A single message not in an array (as nodes before packing
+ * sent them, during a rolling upgrade) reads as one.
+ */
+export function decodeAnnouncement(ownNodeId: string, key: Buffer, payload: string): Announcement[] | null {
   const a = payload.indexOf(' ');
   const b = payload.indexOf(' ', a + 1);
   if (a <= 0 || b <= a) return null;
   const from = payload.slice(0, a);
-  if (from === ownNodeId) return { kind: 'own' };
+  if (from === ownNodeId) return [{ kind: 'own' }];
   const json = payload.slice(b + 1);
   const got = Buffer.from(payload.slice(a + 1, b));
   const want = Buffer.from(mac(key, json));
   if (got.length !== want.length || !timingSafeEqual(got, want)) return null;
-  let msg: { t?: unknown; id?: unknown; v?: unknown; p?: Record<string, unknown> };
+  let parsed: unknown;
   try {
-    msg = JSON.parse(json);
+    parsed = JSON.parse(json);
   } catch {
     return null;
   }
+  const out: Announcement[] = [];
+  for (const msg of Array.isArray(parsed) ? parsed : [parsed]) {
+    const m = decodeMessage(from, msg);
+    if (m === null) return null;
+    out.push(m);
+  }
+  return out;
+}
+
+function decodeMessage(from: string, msg: { t?: unknown; id?: unknown; v?: unknown; p?: Record<string, unknown> } | null): Announcement | null {
+  if (typeof msg !== 'object' || msg === null) return null;
   if (msg.t === 'hello') return { kind: 'hello', from };
   if (msg.t !== 'payment') return { kind: 'other', from };
   if (typeof msg.id !== 'string' || typeof msg.v !== 'number') return null;

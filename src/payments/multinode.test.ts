@@ -254,7 +254,8 @@ describe('a node on its own announces no changes; a second node is heard and the
     await drop?.();
   });
 
-  const kinds = (from: string) => heard.filter((h) => h.startsWith(from + ' ')).map((h) => JSON.parse(h.slice(h.indexOf(' ', from.length + 1) + 1)).t as string);
+  // Each notification packs one or more messages: "<node id> <mac> [<message>,…]".
+  const kinds = (from: string) => heard.filter((h) => h.startsWith(from + ' ')).flatMap((h) => (JSON.parse(h.slice(h.indexOf(' ', from.length + 1) + 1)) as { t: string }[]).map((m) => m.t));
 
   test('alone: only hellos; with a peer: the changes too, on both nodes', async () => {
     const a = nodes[0]!;

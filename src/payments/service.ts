@@ -9,7 +9,7 @@ import { ACCOUNT_SELECT, type AccountRow, assertBalanced, merchantAccount, postE
 import { enqueue, MAX_CALLBACK_BODY_BYTES, type OutboxMessage } from '../delivery/outbox.ts';
 import { type Db, type Queryable } from '../store/db.ts';
 import { GroupCommit, refusedByDatabase } from '../store/group-commit.ts';
-import { type Change, type ChangeFeed, encodeAnnouncement, encodeHello, FEED_CHANNEL, Peers } from './feed.ts';
+import { announcementOf, type Change, type ChangeFeed, FEED_CHANNEL, HELLO, packAnnouncements, Peers } from './feed.ts';
 import { type PaymentRecord, type PayoutRecord, type Rail, type RefundRecord, toPayment, toPayout, toRefund } from './model.ts';
 import { isPaid, type PaymentState, sourcesOf } from './states.ts';
 import { makeRoom } from '../bounded-map.ts';
@@ -998,17 +998,16 @@ export class Payments {
     // is a query, and most changes of most dialects call nobody back).
     if (ev && this.outboxWatchers.length && this.callsBack(ev)) for (const fn of this.outboxWatchers) fn();
     // Other nodes hear of it only if there are any (see Peers).
-    if (this.peers.present()) this.queueAnnouncement(encodeAnnouncement(this.nodeId, this.o.announceKey, c));
+    if (this.peers.present()) this.queueAnnouncement(announcementOf(this.nodeId, c));
   }
 
   /** Tells the other nodes this one is there (see Peers). */
   hello(): void {
-    this.queueAnnouncement(encodeHello(this.nodeId, this.o.announceKey));
+    this.queueAnnouncement(HELLO);
   }
 
-  private queueAnnouncement(payload: string): void {
-    // With this node's id: the node hears its own notifications too, and skips them unread.
-    this.announceQueue.push(payload);
+  private queueAnnouncement(message: string): void {
+    this.announceQueue.push(message);
     // A stuck notifier must not grow memory without bound: the oldest go (catch-up covers them).
     if (this.announceQueue.length > Payments.ANNOUNCE_QUEUE_MAX) this.announceQueue.splice(0, this.announceQueue.length - Payments.ANNOUNCE_QUEUE_MAX);
     if (!this.announcing) this.announcing = this.announce();
@@ -1019,7 +1018,9 @@ export class Payments {
     // (under load many answers arrive in one turn); later ones queue behind it.
     await new Promise((r) => setImmediate(r));
     while (this.announceQueue.length) {
-      await this.o.db.notify(FEED_CHANNEL, this.announceQueue.splice(0, 1000));
+      // Packed several to a notification, signed, with this node's id: the node hears its own
+      // notifications too, and skips them unread.
+      await this.o.db.notify(FEED_CHANNEL, packAnnouncements(this.nodeId, this.o.announceKey, this.announceQueue.splice(0, 1000)));
     }
     this.announcing = null;
   }
