@@ -988,9 +988,9 @@ export class Payments {
    * NOTIFY. The NOTIFY is not sent inside the change's transaction: Postgres serialises the
    * commits of all transactions that notify (one global lock held across the WAL flush), which
    * capped the whole gateway at one commit per disk flush. Instead the announcements of all
-   * changes committed meanwhile go out together in one statement, packed several to a notification, in a
-   * transaction of their own with asynchronous commit (a node that misses one catches up
-   * within the catch-up interval, or on its next cache miss or resync).
+   * changes committed meanwhile go out together in one statement, packed several to a
+   * notification, in a transaction of their own with asynchronous commit (a node that misses
+   * one catches up within the catch-up interval, or on its next cache miss or resync).
    */
   private publish(c: Change, ev: CallbackEvent | null): void {
     this.o.feed.publish(c);
