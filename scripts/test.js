@@ -79,8 +79,7 @@ for (const engine of engines) {
     const template = join(dir, 'db');
     const init = `import(${JSON.stringify(join(root, 'src/store/pglite.ts'))}).then((m) => m.initDataDirInChild(${JSON.stringify(template)}))`;
     if (run('node', ['--import', 'tsx', '-e', init]) === 0) env = { ...env, PAYGATE_TEST_PGLITE_TEMPLATE: template };
-    const previous = stop;
-    stop = async () => { await previous?.(); rmSync(dir, { recursive: true, force: true }); };
+    stop = async () => rmSync(dir, { recursive: true, force: true });
   }
   step(`tests on ${engine} (${files.length} files)`);
   const code = run('node', testArgs, env);

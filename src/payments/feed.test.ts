@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createHmac, randomBytes } from 'node:crypto';
-import { announcementOf, decodeAnnouncement, encodeHello, HELLO, packAnnouncements, PEER_TTL_MS, Peers } from './feed.ts';
+import { announcementOf, decodeAnnouncement, HELLO, packAnnouncements, PEER_TTL_MS, Peers } from './feed.ts';
 import type { PaymentRecord } from './model.ts';
 
 test('peers: a node is present from its first word until PEER_TTL_MS of silence; a returning node is new again', () => {
@@ -23,6 +23,7 @@ test('peers: a node is present from its first word until PEER_TTL_MS of silence;
 
 test('a hello is signed and says who sent it; the own one is skipped', () => {
   const key = randomBytes(32);
+  const encodeHello = (nodeId: string, k: Buffer) => packAnnouncements(nodeId, k, [HELLO])[0]!;
   assert.deepEqual(decodeAnnouncement('me', key, encodeHello('node1', key)), [{ kind: 'hello', from: 'node1' }]);
   assert.deepEqual(decodeAnnouncement('node1', key, encodeHello('node1', key)), [{ kind: 'own' }]);
   assert.equal(decodeAnnouncement('me', randomBytes(32), encodeHello('node1', key)), null, 'another key: not ours');

@@ -74,11 +74,6 @@ export function packAnnouncements(nodeId: string, key: Buffer, messages: readonl
   return payloads;
 }
 
-/** A hello in a notification of its own. */
-export function encodeHello(nodeId: string, key: Buffer): string {
-  return packAnnouncements(nodeId, key, [HELLO])[0]!;
-}
-
 function headerBytes(nodeId: string): number {
   return Buffer.byteLength(nodeId) + 1 + MAC_CHARS + 1;
 }
