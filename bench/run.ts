@@ -20,6 +20,9 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const D = Number(process.env.BENCH_D) || (QUICK ? 2 : 15); // seconds of measured load per run (BENCH_D overrides)
+// Seconds of load before each run's measurement starts (connections opened, code compiled). Half
+// a second is enough for --quick's 2 s runs: it is 11 runs' worth of the minute.
+const WARMUP_S = QUICK ? 0.5 : 1;
 const PENDING = 10_000;
 const PG_BASE = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ADMIN = 'bench-admin-token-' + Math.random().toString(36).slice(2);
@@ -120,8 +123,17 @@ async function startNode(opts: { databaseUrl?: string; callbackUrl?: string } = 
  * costs ~0.7 s here (tsx, modules), which a dozen runs of a --quick run would pay each time.
  */
 const idleLoadgens: ChildProcess[] = [];
+const spawnLoadgen = () => spawn(process.execPath, [join(root, 'bin/run-ts.js'), join(root, 'bench/loadgen.ts'), '--serve'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+/**
+ * A second idle load generator, started now (unmeasured) for two runs at once later: started
+ * in the middle of the fan-out's probe it took 2 s of a --quick run on a busy machine. A spec
+ * sent before it is ready waits in its IPC channel, as for any freshly spawned one.
+ */
+function spareLoadgen(): void {
+  if (idleLoadgens.length < 2) idleLoadgens.push(spawnLoadgen());
+}
 async function loadgen(spec: Spec): Promise<Result> {
-  const child = idleLoadgens.pop() ?? spawn(process.execPath, [join(root, 'bin/run-ts.js'), join(root, 'bench/loadgen.ts'), '--serve'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = idleLoadgens.pop() ?? spawnLoadgen();
   const r = await new Promise<{ result?: Result; error?: string }>((resolve) => {
     const onExit = (code: number | null) => resolve({ error: `loadgen exited (${code})` });
     child.once('exit', onExit);
@@ -463,7 +475,7 @@ async function scenarioPolling(pgOk: boolean): Promise<number> {
     authorization: d === 'ibous' ? '' : `Bearer ${ADMIN}`, ...(d === 'ibous' ? { 'API-TOKEN-KEY': perOp.key![0]!, 'API-TOKEN-SECRET': perOp.secret![0]! } : {}),
   });
   const conns = 64;
-  const opts = { mode: 'closed' as const, duration_s: D, warmup_s: 1, connections: conns, steps: [step], perOp: { ...perOp, id: ids } };
+  const opts = { mode: 'closed' as const, duration_s: D, warmup_s: WARMUP_S, connections: conns, steps: [step], perOp: { ...perOp, id: ids } };
   // Gateway and bare route alternate (twice in the default mode): the machine is shared, so the
   // best run of each is compared.
   const bare = await bareP;
@@ -497,9 +509,10 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const node = await startNode({ databaseUrl: payDb, callbackUrl: receiver.url });
     const d = await detectDriver(node.url);
     // The create-latency floor's process starts during the setup (its answer is set later).
+    // --quick has no floor: it is context for the target, not a target (3 s of the minute).
     const cs = createStep(d, 'a');
     // A payer per client (one payer's pays never share a batch: shared payers would cap them).
-    const [setup, bare] = await Promise.all([setupVia(node, 100, Math.max(...PATH_CLIENTS)), startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path })]);
+    const [setup, bare] = await Promise.all([setupVia(node, 100, Math.max(...PATH_CLIENTS)), QUICK ? null : startProc('bench/bare.ts', { BARE_METHOD: cs.method, BARE_PATH: cs.path })]);
     const { perOp, perWorker } = await varsFor(d, node, setup);
     // BENCH_PATH_NODES > 1: more nodes on the same database, each op's three steps on one node
     // (stateless nodes behind a balancer that keeps a client's connection on one node).
@@ -509,7 +522,8 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const paths: { clients: number; row: Row }[] = [];
     for (const clients of PATH_CLIENTS) {
       await beforeRun(payDb);
-      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp, cpuPids: pathNodes.map((n) => n.pid) });
+      // The node's first run: a whole second of warmup in both modes (it has not run a payment yet).
+      const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: paths.length ? WARMUP_S : 1, connections: clients, groups: { a: pathNodes.map((n) => n.url) }, sticky: true, steps: flowSteps(d, 'a'), perWorker, perOp, cpuPids: pathNodes.map((n) => n.pid) });
       paths.push({ clients, row: row('2 payment path', `complete payments, Postgres (create→pay→seen), ${clients} clients${onNodes}`, DRIVER_DOC[d], r, 'payments/s', Math.max(...pathNodes.map((n) => n.rss_mb()))) });
     }
     const g = paths.reduce((a, b) => (b.row.throughput > a.row.throughput ? b : a));
@@ -518,12 +532,12 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
 
     // 3. create-payment latency at half the maximum create rate (same node).
     await beforeRun(payDb);
-    const max = await loadgen({ mode: 'closed', duration_s: QUICK ? D : Math.max(3, D / 2), warmup_s: 1, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
+    const max = await loadgen({ mode: 'closed', duration_s: QUICK ? D : Math.max(3, D / 2), warmup_s: WARMUP_S, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
     const half = Math.max(10, Math.floor(max.throughput / 2));
     await beforeRun(payDb);
     await api(node.url, 'POST', '/bench/stalls', { reset: true });
-    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
+    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);
     if (open.max_by_s) log(`  slowest create of each second (ms): ${open.max_by_s.join(' ')}`);
@@ -531,13 +545,15 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     check('p99 create-payment at half load < 25 ms', h.p99_ms, 25, 'lower');
     // The floor of this machine at that rate: a bare Fastify route answering a create's exact
     // JSON, under the same open-loop load (same client, same rate, same cores).
-    const fill = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => (k === 'seq' ? 'floor' : perOp[k]?.[0] ?? ''));
-    const sample = await api(node.url, cs.method, cs.path, JSON.parse(fill(cs.body!)), Object.fromEntries(Object.entries(cs.headers ?? {}).map(([k, v]) => [k, fill(v)])));
-    await node.stop();
-    await api(bare.url, 'PUT', '/__bare', { status: sample.status, body: sample.text });
-    const floor = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: 1, connections: 64, groups: { a: [bare.url] }, steps: [{ ...cs, extract: undefined }], perOp });
-    row('3 create latency', `bare Fastify route, same JSON, same rate (${half}/s, open loop)`, 'bare', floor, 'req/s', bare.rss_mb());
-    await bare.stop();
+    if (bare) {
+      const fill = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (_m, k: string) => (k === 'seq' ? 'floor' : perOp[k]?.[0] ?? ''));
+      const sample = await api(node.url, cs.method, cs.path, JSON.parse(fill(cs.body!)), Object.fromEntries(Object.entries(cs.headers ?? {}).map(([k, v]) => [k, fill(v)])));
+      await node.stop();
+      await api(bare.url, 'PUT', '/__bare', { status: sample.status, body: sample.text });
+      const floor = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [bare.url] }, steps: [{ ...cs, extract: undefined }], perOp });
+      row('3 create latency', `bare Fastify route, same JSON, same rate (${half}/s, open loop)`, 'bare', floor, 'req/s', bare.rss_mb());
+      await bare.stop();
+    } else await node.stop();
     log(`callbacks delivered: ${receiver.count()}`);
 
     // Unmeasured and side by side: pgbench's initialisation (the server's work) and the start
@@ -563,7 +579,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
   const d = await detectDriver(node.url);
   const setup = await setupVia(node, QUICK ? 10 : 100, QUICK ? 8 : 64); // setup is slow on PGlite
   const { perOp, perWorker } = await varsFor(d, node, setup);
-  const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: 1, connections: 8, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
+  const r = await loadgen({ mode: 'closed', duration_s: D, warmup_s: WARMUP_S, connections: 8, groups: { a: [node.url] }, steps: flowSteps(d, 'a'), perWorker, perOp });
   const g = row('2 payment path', 'complete payments, PGlite (create→pay→seen)', DRIVER_DOC[d], r, 'payments/s', node.rss_mb());
   await node.stop();
   // In the stopped node's own database (its own tables beside the gateway's): same storage,
@@ -595,6 +611,7 @@ async function batching(node: Proc): Promise<string> {
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */
 async function scenarioFanout(pollRateMax: number): Promise<void> {
   const databaseUrl = dbUrl(await freshDb('fanout'));
+  spareLoadgen(); // the probe and the measured run below each run two at once
   // All three at once: migrations take an advisory lock, so one applies them and the others wait.
   const nodes = await Promise.all([startNode({ databaseUrl }), startNode({ databaseUrl }), startNode({ databaseUrl })]);
   const a = nodes[0]!;
@@ -626,6 +643,8 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
   if (!rate) {
     const probe_s = QUICK ? 2 : 5;
     const [max] = await Promise.all([
+      // A whole second of warmup in both modes: these nodes are fresh (with half a second,
+      // --quick's probe found two thirds of their rate).
       loadgen({ mode: 'closed', duration_s: probe_s, warmup_s: 1, connections: FANOUT_PROBE_CONNS, groups: payGroups, steps: paySteps, perWorker, perOp }),
       loadgen(pollSpec(probe_s, 1)),
     ]);
@@ -633,7 +652,7 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
     rate = Math.max(20, Math.floor(capacity / 2));
     log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, ${FANOUT_PROBE_CONNS} conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
   }
-  const warmup_s = QUICK ? 1 : 2;
+  const warmup_s = 2 * WARMUP_S;
   await beforeRun(databaseUrl);
   const payP = loadgen({ mode: 'open', rate, duration_s: D, warmup_s, connections: 64, groups: payGroups, steps: paySteps, perWorker, perOp, collect: ['id'] });
   const pollP = loadgen(pollSpec(D, warmup_s));
