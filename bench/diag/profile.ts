@@ -1,6 +1,8 @@
 // A summary of a V8 CPU profile (BENCH_PROFILE=dir npm run bench writes one per gateway node):
 // self time by file or package, then by function.
-//   node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions=40]
+//   node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions=40] [--last=seconds]
+// --last=N: only the profile's last N seconds (e.g. the half-load create run, the last run
+// before the payment path's node stops).
 // "(idle)" is time the main thread waited; a system call's time (e.g. writev) includes time the
 // thread was off its core, not only its own work.
 import { readFileSync } from 'node:fs';
@@ -13,13 +15,18 @@ if (!file) {
   console.error('usage: node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions]');
   process.exit(2);
 }
-const topFunctions = Number(process.argv[3] ?? 40);
+const topFunctions = Number(process.argv.slice(3).find((a) => /^\d+$/.test(a)) ?? 40);
+const last_s = Number(process.argv.find((a) => a.startsWith('--last='))?.slice(7) ?? Infinity);
 const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const self_us = new Map<number, number>();
 let total_us = 0;
+const end_us = p.timeDeltas.reduce((a, b) => a + b, 0);
+let at_us = 0;
 p.samples.forEach((id, i) => {
   const d = p.timeDeltas[i] ?? 0;
+  at_us += d;
+  if (end_us - at_us > last_s * 1e6) return;
   self_us.set(id, (self_us.get(id) ?? 0) + d);
   total_us += d;
 });
