@@ -1,7 +1,7 @@
 // Request logging: each request's lines carry its request id, and at a level that drops
 // request lines no per-request child logger is made (LazyRequestLogger).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -11,7 +11,8 @@ import { startGateway } from '../../test/harness.ts';
 import { LazyRequestLogger } from './app.ts';
 
 test('request log lines carry the request id, one id per request', async () => {
-  const logFile = join(mkdtempSync(join(tmpdir(), 'paygate-reqlog-')), 'gateway.log');
+  const logDir = mkdtempSync(join(tmpdir(), 'paygate-reqlog-'));
+  const logFile = join(logDir, 'gateway.log');
   const t = await startGateway({ logFile });
   try {
     for (const path of ['/healthz', '/nope', '/healthz']) await fetch(t.url + path);
@@ -26,6 +27,7 @@ test('request log lines carry the request id, one id per request', async () => {
     assert.deepEqual(completed.map((l) => l.res!.statusCode), [200, 404, 200]);
   } finally {
     await t.close();
+    rmSync(logDir, { recursive: true, force: true });
   }
 });
 

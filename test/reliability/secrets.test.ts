@@ -3,7 +3,7 @@
 // and a dump of every table are searched for each merchant secret, PIN and session token used.
 // (Card numbers: src/dialects/flexpay/flexpay.test.ts "no card data in DB/logs".)
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,7 +11,8 @@ import { startGateway } from '../harness.ts';
 import { call, type Creds, flexpay, ibous, intouch, json, kess, kessToken, qrToken, walletLogin, walletPay } from './clients.ts';
 
 test('no merchant secret, PIN or wallet session appears in the log file or any table', async () => {
-  const logFile = join(mkdtempSync(join(tmpdir(), 'paygate-secrets-')), 'gateway.log');
+  const logDir = mkdtempSync(join(tmpdir(), 'paygate-secrets-'));
+  const logFile = join(logDir, 'gateway.log');
   const t = await startGateway({ logFile });
   try {
     const m = await t.createMerchant('Secret Shop');
@@ -64,5 +65,6 @@ test('no merchant secret, PIN or wallet session appears in the log file or any t
     }
   } finally {
     await t.close();
+    rmSync(logDir, { recursive: true, force: true });
   }
 });
