@@ -54,6 +54,8 @@ export interface TestGateway {
   url: string;
   clock: ManualClock;
   db: Db;
+  /** The gateway's log at info level (StartOptions.log); readable after close, removed when the test process exits. null when silent. */
+  logFile: string | null;
   /** Operator API call; returns status and parsed JSON. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   createMerchant(name?: string, extra?: Record<string, unknown>): Promise<any>;
@@ -64,8 +66,8 @@ export interface TestGateway {
 
 export interface StartOptions {
   env?: Record<string, string>;
-  /** Write logs here (for secret scans); silent otherwise. */
-  logFile?: string;
+  /** Log at info level to the file `logFile` names (for log and secret checks); silent otherwise. */
+  log?: boolean;
   /** Use this database URL instead of a fresh one (several nodes on one database). */
   databaseUrl?: string;
 }
@@ -80,12 +82,22 @@ export interface StartOptions {
 let pgliteTemplate = process.env.PAYGATE_TEST_PGLITE_TEMPLATE || null;
 function pgliteTemplateDir(): string {
   if (!pgliteTemplate) {
-    const dir = mkdtempSync(join(tmpdir(), 'paygate-pglite-template-'));
-    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-    initDataDirInChild(join(dir, 'db'));
-    pgliteTemplate = join(dir, 'db');
+    const dir = join(testProcessDir(), 'pglite-template');
+    initDataDirInChild(dir);
+    pgliteTemplate = dir;
   }
   return pgliteTemplate;
+}
+
+/** A directory for this test process's files that outlive a gateway (the PGlite template, logs), removed at exit. */
+let processDir: string | null = null;
+let logs = 0;
+function testProcessDir(): string {
+  if (!processDir) {
+    const dir = (processDir = mkdtempSync(join(tmpdir(), 'paygate-test-process-')));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return processDir;
 }
 
 export async function startGateway(opts: StartOptions = {}): Promise<TestGateway> {
@@ -103,7 +115,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     PAYGATE_ADMIN_TOKEN: ADMIN_TOKEN,
     PAYGATE_SECRET_KEY: randomBytes(32).toString('hex'),
     PAYGATE_ALLOW_PRIVATE_CALLBACKS: '1',
-    PAYGATE_LOG_LEVEL: opts.logFile ? 'info' : 'silent',
+    PAYGATE_LOG_LEVEL: opts.log ? 'info' : 'silent',
     PAYGATE_DELIVERY_BASE_MS: '50',
     PAYGATE_DELIVERY_POLL_MS: '50',
     PAYGATE_DELIVERY_TIMEOUT_MS: '2000',
@@ -117,7 +129,8 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
   const config = loadConfig(env, { port: 0, host: '127.0.0.1', dataDir, databaseUrl });
   const clock = new ManualClock();
   const { createWriteStream } = await import('node:fs');
-  const log = makeLogger(config.logLevel, opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined);
+  const logFile = opts.log ? join(testProcessDir(), `gateway-${++logs}.log`) : null;
+  const log = makeLogger(config.logLevel, logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined);
   const gw = await createGateway(config, { clock, log });
   const url = await gw.listen();
   const admin = async (method: string, path: string, body?: unknown) => {
@@ -130,7 +143,7 @@ export async function startGateway(opts: StartOptions = {}): Promise<TestGateway
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
   return {
-    gw, url, clock, db: gw.db, admin,
+    gw, url, clock, db: gw.db, logFile, admin,
     async createMerchant(name = 'Test Merchant', extra = {}) {
       const r = await admin('POST', '/admin/merchants', { name, ...extra });
       if (r.status !== 201) throw new Error(`merchant create failed: ${JSON.stringify(r.body)}`);

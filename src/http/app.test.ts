@@ -1,9 +1,7 @@
 // Request logging: each request's lines carry its request id, and at a level that drops
 // request lines no per-request child logger is made (LazyRequestLogger).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { makeLogger } from '../gateway.ts';
@@ -11,13 +9,11 @@ import { startGateway } from '../../test/harness.ts';
 import { LazyRequestLogger } from './app.ts';
 
 test('request log lines carry the request id, one id per request', async () => {
-  const logDir = mkdtempSync(join(tmpdir(), 'paygate-reqlog-'));
-  const logFile = join(logDir, 'gateway.log');
-  const t = await startGateway({ logFile });
+  const t = await startGateway({ log: true });
   try {
     for (const path of ['/healthz', '/nope', '/healthz']) await fetch(t.url + path);
     await new Promise((r) => setTimeout(r, 200)); // let the log stream flush
-    const lines = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reqId?: string; msg?: string; res?: { statusCode: number } });
+    const lines = readFileSync(t.logFile!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { reqId?: string; msg?: string; res?: { statusCode: number } });
     const incoming = lines.filter((l) => l.msg === 'incoming request');
     const completed = lines.filter((l) => l.msg === 'request completed');
     assert.equal(incoming.length, 3);
@@ -27,7 +23,6 @@ test('request log lines carry the request id, one id per request', async () => {
     assert.deepEqual(completed.map((l) => l.res!.statusCode), [200, 404, 200]);
   } finally {
     await t.close();
-    rmSync(logDir, { recursive: true, force: true });
   }
 });
 

@@ -1,8 +1,6 @@
 // FlexPay dialect + card rail over HTTP against a started gateway (both engines).
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { eventually, startGateway, startReceiver, type TestGateway } from '../../../test/harness.ts';
 import { mobileMoneyRail } from '../../rails/mobile-money/service.ts';
@@ -25,12 +23,11 @@ let t: TestGateway;
 let rx: Awaited<ReturnType<typeof startReceiver>>;
 let m: any; // merchant
 let other: any;
-const logFile = join(tmpdir(), `flexpay-test-${process.pid}-${Date.now()}.log`);
 let refSeq = 0;
 const ref = (p = 'MM') => `${p}${process.pid % 1000}X${++refSeq}`;
 
 before(async () => {
-  t = await startGateway({ logFile });
+  t = await startGateway({ log: true });
   rx = await startReceiver();
   m = await t.createMerchant('Zando Shop');
   other = await t.createMerchant('Other Shop');
@@ -38,7 +35,6 @@ before(async () => {
 after(async () => {
   await rx.close();
   await t.close();
-  rmSync(logFile, { force: true });
 });
 
 async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -497,7 +493,7 @@ test('no card number or CVV in the database or the logs; ledger balanced', async
   }
   await t.close();
   await new Promise((r) => setTimeout(r, 200));
-  const logs = readFileSync(logFile, 'utf8');
+  const logs = readFileSync(t.logFile!, 'utf8');
   assert.ok(logs.length > 100, 'logs were captured');
   assert.ok(dump.includes('"last4":"4242"'), 'the dump holds the payments');
   const cvvRe = new RegExp(`(^|[^0-9A-Za-z])${CVV}([^0-9A-Za-z]|$)`);
