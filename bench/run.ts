@@ -532,13 +532,17 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
 
     // 3. create-payment latency at half the maximum create rate (same node).
     await beforeRun(payDb);
+    const beforeMax = await counters(node);
     const max = await loadgen({ mode: 'closed', duration_s: QUICK ? D : Math.max(3, D / 2), warmup_s: WARMUP_S, connections: 32, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     row('3 create latency', 'create, max rate (closed loop, 32 conns)', DRIVER_DOC[d].split(' → ')[0]!, max, 'creates/s', node.rss_mb());
+    log(`  group commit during it: ${await batching(node, beforeMax)}`);
     const half = Math.max(10, Math.floor(max.throughput / 2));
     await beforeRun(payDb);
     await api(node.url, 'POST', '/bench/stalls', { reset: true });
+    const beforeHalf = await counters(node);
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
     log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
+    log(`  group commit during it: ${await batching(node, beforeHalf)}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);
     if (open.max_by_s) log(`  slowest create of each second (ms): ${open.max_by_s.join(' ')}`);
     const h = row('3 create latency', `create at half max (${half}/s, open loop)`, DRIVER_DOC[d].split(' → ')[0]!, open, 'creates/s', node.rss_mb());
@@ -599,14 +603,24 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
 }
 
 /** Requests per group-commit statement on a node since it started, from its /metrics. */
-async function batching(node: Proc): Promise<string> {
-  const text = (await api(node.url, 'GET', '/metrics')).text;
-  const of = (name: string) => new Map([...text.matchAll(new RegExp(`^${name}\\{op="(\\w+)"\\} (\\d+)$`, 'gm'))].map((m) => [m[1]!, Number(m[2])]));
-  const st = of('paygate_group_commit_statements_total');
-  const it = of('paygate_group_commit_items_total');
-  const secs = new Map([...text.matchAll(/^paygate_group_commit_seconds_total\{op="(\w+)"\} ([\d.]+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
-  const facts = (src: string) => Number(new RegExp(`^paygate_pay_facts_total\\{source="${src}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-  return [...st].map(([op, n]) => `${op} ${n ? (it.get(op)! / n).toFixed(2) : '–'} (${it.get(op)} in ${n}${n && secs.has(op) ? `, ${((secs.get(op)! * 1000) / n).toFixed(1)} ms each` : ''})`).join(', ') + `; pay facts from memory ${facts('memory')}, read ${facts('read')}`;
+/** A node's /metrics text: its group-commit and pay-fact counters, for batching(). */
+async function counters(node: Proc): Promise<string> {
+  return (await api(node.url, 'GET', '/metrics')).text;
+}
+
+/** Requests per statement of each group-committed operation; since `before` (counters()) if given. */
+async function batching(node: Proc, before?: string): Promise<string> {
+  const text = await counters(node);
+  const num = (t: string | undefined, re: RegExp) => new Map([...(t ?? '').matchAll(re)].map((m) => [m[1]!, Number(m[2])]));
+  const of = (re: RegExp) => {
+    const now = num(text, re), was = num(before, re);
+    return new Map([...now].map(([k, v]) => [k, v - (was.get(k) ?? 0)]));
+  };
+  const st = of(/^paygate_group_commit_statements_total\{op="(\w+)"\} (\d+)$/gm);
+  const it = of(/^paygate_group_commit_items_total\{op="(\w+)"\} (\d+)$/gm);
+  const secs = of(/^paygate_group_commit_seconds_total\{op="(\w+)"\} ([\d.]+)$/gm);
+  const facts = of(/^paygate_pay_facts_total\{source="(\w+)"\} (\d+)$/gm);
+  return [...st].filter(([, n]) => n > 0 || !before).map(([op, n]) => `${op} ${n ? (it.get(op)! / n).toFixed(2) : '–'} (${it.get(op)} in ${n}${n && secs.has(op) ? `, ${((secs.get(op)! * 1000) / n).toFixed(1)} ms each` : ''})`).join(', ') + `; pay facts from memory ${facts.get('memory') ?? 0}, read ${facts.get('read') ?? 0}`;
 }
 
 /** 4. Three nodes on one Postgres: payments created on one node, paid on another, polled on all. */
@@ -651,7 +665,7 @@ async function scenarioFanout(pollRateMax: number): Promise<void> {
     ]);
     capacity = max.throughput;
     rate = Math.max(20, Math.floor(capacity / 2));
-    log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, ${FANOUT_PROBE_CONNS} conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map(batching))).join(" | ")})`);
+    log(`  three nodes complete ${capacity.toFixed(0)} payments/s at most (closed loop, ${FANOUT_PROBE_CONNS} conns, polling running): offering half (steps ${Object.entries(max.steps).map(([k, v]) => `${k} p50 ${v.p50_ms.toFixed(1)} / p99 ${v.p99_ms.toFixed(1)} ms`).join(", ")}; group commit per node: ${(await Promise.all(nodes.map((n) => batching(n)))).join(" | ")})`);
   }
   const warmup_s = 2 * WARMUP_S;
   await beforeRun(databaseUrl);

@@ -145,9 +145,9 @@ describe('payments core', () => {
     assert.equal(new Set(done.map((d) => d.payment.id)).size, 12);
     const after = p.batching().create;
     assert.equal(after.items - before.items, 12);
-    // Two statements in flight at most (each alone, held by the lock), then one for the ten
-    // that queued meanwhile: more in flight would starve the event loop on a shared machine.
-    assert.ok(after.batches - before.batches <= 3, `12 creates took ${after.batches - before.batches} statements`);
+    // One statement in flight (the first create, alone, held by the lock), then one for the
+    // eleven that queued meanwhile: more in flight would starve the event loop on a shared machine.
+    assert.ok(after.batches - before.batches <= 2, `12 creates took ${after.batches - before.batches} statements`);
   });
 
   test('a duplicate merchant reference under concurrency yields exactly one record', async () => {
