@@ -8,7 +8,7 @@
 //   GET  /bench/status/:id  status from the in-memory cache (what a polling endpoint does)
 //   GET  /bench/visibility  when this node first saw each payment succeed (feed arrival, wall-clock ms)
 // Prints one JSON line {"ready":true,"url":…,"pid":…} on stdout once listening.
-import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, makeLogger } from '../src/gateway.ts';
 import { ensureDemo } from '../src/demo.ts';
@@ -39,6 +39,21 @@ const gcPauses: { kind: number; ms: number }[] = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcPauses.push({ kind: (e as any).detail?.kind ?? 0, ms: e.duration });
 }).observe({ entryTypes: ['gc'] });
+const GC_KINDS: Record<number, string> = {
+  [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+};
+function gcByKind(): Record<string, { count: number; total_ms: number; max_ms: number }> {
+  const out: Record<string, { count: number; total_ms: number; max_ms: number }> = {};
+  for (const g of gcPauses) {
+    const k = (out[GC_KINDS[g.kind] ?? String(g.kind)] ??= { count: 0, total_ms: 0, max_ms: 0 });
+    k.count++;
+    k.total_ms += g.ms;
+    k.max_ms = Math.max(k.max_ms, g.ms);
+  }
+  for (const k of Object.values(out)) [k.total_ms, k.max_ms] = [Math.round(k.total_ms), Math.round(k.max_ms)];
+  return out;
+}
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 loopDelay.enable();
 
@@ -110,6 +125,8 @@ await app.register(async (scope) => {
     const sorted = gcPauses.map((g) => g.ms).sort((a, b) => b - a);
     const out = {
       gc_count: gcPauses.length, gc_total_ms: sorted.reduce((a, b) => a + b, 0), gc_max_ms: sorted[0] ?? 0, gc_over_20ms: sorted.filter((x) => x > 20).length,
+      // By kind (perf_hooks.constants.NODE_PERFORMANCE_GC_*): which collector the long pauses are.
+      gc_by_kind: gcByKind(),
       loop_delay_p50_ms: loopDelay.percentile(50) / 1e6, loop_delay_p99_ms: loopDelay.percentile(99) / 1e6, loop_delay_max_ms: loopDelay.max / 1e6,
     };
     if (b(req).reset) {
