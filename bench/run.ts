@@ -602,7 +602,6 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
   check('payment path ≥ 1.0× bare PGlite transaction (PGlite)', g.throughput / b.tps, 1.0, 'higher', 'informational: the issue sets no PGlite target');
 }
 
-/** Requests per group-commit statement on a node since it started, from its /metrics. */
 /** A node's /metrics text: its group-commit and pay-fact counters, for batching(). */
 async function counters(node: Proc): Promise<string> {
   return (await api(node.url, 'GET', '/metrics')).text;
