@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeRoom } from './bounded-map.ts';
+import { randomBytes } from 'node:crypto';
+import { BoundedMap, makeRoom } from './bounded-map.ts';
 
 test('makeRoom keeps a map under its size, dropping the oldest entries first', () => {
   const m = new Map<number, string>();
@@ -32,4 +33,41 @@ test('a full map drops its oldest in batches, so most insertions drop nothing', 
   assert.equal(drops + m.size, 4800, 'every entry kept or dropped');
   assert.ok(m.size <= 1600 && m.size >= 1600 - 101);
   assert.ok(batches >= 15 && batches <= 16, `${batches} batches of 101 (a sixteenth of 1600, plus the one that makes room) for 1600 insertions`);
+});
+
+test('BoundedMap keeps at most max entries, the newest, spread evenly over its shards', () => {
+  const max = 200_000;
+  const dropped = new Set<string>();
+  const m = new BoundedMap<number>(max, (k, v) => {
+    assert.equal(v, Number(k) - 1e12);
+    dropped.add(k);
+  });
+  const id = (i: number) => String(1e12 + i); // payment ids count up, as bigint ids do
+  const n = 2 * max + 12_345;
+  for (let i = 0; i < n; i++) m.set(id(i), i);
+  assert.ok(m.size <= max, `size ${m.size}`);
+  // Each shard drops a sixteenth of its share at a time; an uneven spread of keys would leave
+  // light shards far from full while heavy ones drop.
+  assert.ok(m.size >= max * 0.9, `size ${m.size}: the keys are not spread evenly`);
+  assert.equal(dropped.size + m.size, n, 'every entry is either kept or reported dropped');
+  for (let i = n - max / 2; i < n; i++) assert.equal(m.get(id(i)), i, `the newest stay (${i})`);
+  assert.deepEqual([...m.keys()].filter((k) => dropped.has(k)), [], 'keys() lists what is kept');
+
+  // Random keys (payment tokens) spread as well.
+  const t = new BoundedMap<string>(50_000);
+  for (let i = 0; i < 100_000; i++) t.set(randomBytes(16).toString('base64url'), 'x');
+  assert.ok(t.size <= 50_000 && t.size >= 45_000, `size ${t.size}`);
+});
+
+test('BoundedMap: replacing a value drops nothing; delete, has and a small map behave as a Map', () => {
+  const drops: string[] = [];
+  const m = new BoundedMap<number>(3, (k) => drops.push(k));
+  m.set('a', 1).set('b', 2).set('c', 3).set('a', 10);
+  assert.deepEqual(drops, []);
+  assert.equal(m.get('a'), 10);
+  assert.ok(m.delete('b') && !m.has('b') && !m.delete('b'));
+  m.set('d', 4).set('e', 5); // one shard of 3: 'a' (the oldest) makes room
+  assert.deepEqual(drops, ['a']);
+  assert.deepEqual([...m.keys()].sort(), ['c', 'd', 'e']);
+  assert.throws(() => new BoundedMap(0), /max >= 1/);
 });

@@ -1,7 +1,7 @@
 // Rate limits: a token bucket per client IP for all traffic, and a failure counter per IP and
 // per credential that blocks brute force. Limited requests get HTTP 429 with Retry-After.
 // In memory, per node: a node's limits are its own share of the whole.
-import { makeRoom } from '../bounded-map.ts';
+import { BoundedMap } from '../bounded-map.ts';
 
 export interface RateLimitConfig {
   /** Sustained requests per second per IP (0: no limit), and the burst above it. */
@@ -28,7 +28,7 @@ interface Bucket { tokens: number; at_ms: number }
 interface Failures { count: number; window_start_ms: number }
 
 export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  private readonly buckets = new BoundedMap<Bucket>(MAX_KEYS);
   // Separate maps: a flood of new IPs must not push a credential's count out.
   private readonly ipFailures = new Map<string, Failures>();
   private readonly credFailures = new Map<string, Failures>();
@@ -40,7 +40,7 @@ export class RateLimiter {
     const now = this.now_ms();
     let b = this.buckets.get(ip);
     if (!b) {
-      makeRoom(this.buckets, MAX_KEYS).set(ip, (b = { tokens: this.cfg.ip_burst, at_ms: now }));
+      this.buckets.set(ip, (b = { tokens: this.cfg.ip_burst, at_ms: now }));
     }
     b.tokens = Math.min(this.cfg.ip_burst, b.tokens + ((now - b.at_ms) / 1000) * this.cfg.ip_per_s);
     b.at_ms = now;

@@ -3,7 +3,7 @@
 import type { ChangeFeed } from './feed.ts';
 import type { PaymentRecord } from './model.ts';
 import type { Payments } from './service.ts';
-import { makeRoom } from '../bounded-map.ts';
+import { BoundedMap } from '../bounded-map.ts';
 
 /** Rows one catch-up pass looks at, at most (the rest waits for the next pass). */
 export const CATCH_UP_MAX_ROWS = 20_000;
@@ -11,15 +11,20 @@ export const CATCH_UP_MAX_ROWS = 20_000;
 export const MAX_WAITERS = 50_000;
 
 export class StatusCache {
-  private readonly byId = new Map<string, PaymentRecord>();
+  private readonly byId: BoundedMap<PaymentRecord>;
   /** token → id of the cached payments (pay pages and the wallet API look payments up by token). */
-  private readonly byToken = new Map<string, string>();
+  private readonly byToken: BoundedMap<string>;
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Long-polls held right now; past MAX_WAITERS a long-poll answers at once. */
   private waiting = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed, /** Bound on cached payments (PAYGATE_STATUS_CACHE_ENTRIES); the oldest go first past it. */ private readonly maxEntries: number) {
+  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed, /** Bound on cached payments (PAYGATE_STATUS_CACHE_ENTRIES); the oldest go first past it. */ maxEntries: number) {
+    // A payment dropped from byId takes its token along. byToken has the same bound and no
+    // drops of its own but for an uneven shard; then a token lookup reads the database, as on
+    // any miss.
+    this.byToken = new BoundedMap<string>(maxEntries);
+    this.byId = new BoundedMap<PaymentRecord>(maxEntries, (_id, old) => this.byToken.delete(old.token));
     this.unsubscribe = feed.subscribe((c) => {
       if (c.type === 'payment') this.put(c.payment);
     });
@@ -29,7 +34,6 @@ export class StatusCache {
   put(p: PaymentRecord): void {
     const cur = this.byId.get(p.id);
     if (cur && cur.version >= p.version) return;
-    if (!cur) makeRoom(this.byId, this.maxEntries, (_id, old) => this.byToken.delete(old.token));
     this.byId.set(p.id, p);
     this.byToken.set(p.token, p.id);
     const ws = this.waiters.get(p.id);

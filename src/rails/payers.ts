@@ -1,6 +1,6 @@
 // Payers: wallets (e-wallet rail) and mobile-money subscribers. Both have a phone, a name,
 // a PIN and a balance account; wrong PINs count toward a lockout.
-import { makeRoom } from '../bounded-map.ts';
+import { BoundedMap } from '../bounded-map.ts';
 import type { Clock } from '../clock.ts';
 import { CoreError } from '../errors.ts';
 import { getAccount, type AccountRow, toAccount } from '../ledger/ledger.ts';
@@ -92,11 +92,11 @@ export class Payers {
     if (hit) return hit;
     const [a] = await this.byPhone(kind, phone, currency);
     if (!a) return null;
-    makeRoom(this.ids, Payers.IDS_MAX).set(key, a.id);
+    this.ids.set(key, a.id);
     return a.id;
   }
-  private readonly ids = new Map<string, string>();
   private static readonly IDS_MAX = 100_000;
+  private readonly ids = new BoundedMap<string>(Payers.IDS_MAX);
 
   async byPhone(kind: PayerKind, phone: string, currency?: Currency): Promise<AccountRow[]> {
     const p = normalizePhone(phone);
