@@ -14,6 +14,8 @@ import { createGateway, makeLogger } from '../src/gateway.ts';
 import { ensureDemo } from '../src/demo.ts';
 import { constantTimeEqual } from '../src/merchants/secrets.ts';
 import { isCoreError } from '../src/errors.ts';
+import { readdirSync } from 'node:fs';
+import { readProc } from './cpu.ts';
 
 const config = loadConfig(process.env, { port: 0, host: '127.0.0.1' });
 const gw = await createGateway(config, { log: makeLogger(config.logLevel) });
@@ -35,10 +37,48 @@ gw.feed.subscribe((c) => {
 
 // Stalls: garbage-collection pauses and event-loop delay since the last reset, to tell the
 // gateway's own pauses from the machine's in latency tails.
-const gcPauses: { kind: number; ms: number }[] = [];
+const gcPauses: { kind: number; ms: number; at: number }[] = [];
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcPauses.push({ kind: (e as any).detail?.kind ?? 0, ms: e.duration });
+  for (const e of list.getEntries()) gcPauses.push({ kind: (e as any).detail?.kind ?? 0, ms: e.duration, at: e.startTime });
 }).observe({ entryTypes: ['gc'] });
+
+// Diagnostic timeline (POST /bench/stalls {reset: true, timeline_ms}): per slice of wall time,
+// the event loop's longest lateness (a 5 ms timer), GC pause time, create statements (count,
+// creates carried, wall ms) and this process' CPU, to line up with the load generator's.
+interface Slice { end_wall_ms: number; lag_max_ms: number; gc_ms: number; create_stmts: number; create_items: number; create_busy_ms: number; cpu_ms: number; main_run_ms: number; main_wait_ms: number; others_run_ms: number }
+/** Nanoseconds on a core and waiting for one (run queue), from /proc/self/task/<tid>/schedstat: the main thread's and the other threads' together. */
+function schedNs(): { main: [number, number]; others: number } {
+  const out = { main: [0, 0] as [number, number], others: 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    const f = readProc(`/proc/self/task/${tid}/schedstat`)?.split(' ');
+    if (!f) continue;
+    if (Number(tid) === process.pid) out.main = [Number(f[0]), Number(f[1])];
+    else out.others += Number(f[0]);
+  }
+  return out;
+}
+let timeline: { slice_ms: number; rows: Slice[]; timer: NodeJS.Timeout } | null = null;
+function startTimeline(slice_ms: number): void {
+  if (timeline) clearInterval(timeline.timer);
+  let last = performance.now(), sliceStart = last, lag = 0;
+  let stats = { ...gw.payments.batching().create }, cpu = process.cpuUsage(), sched = schedNs();
+  const rows: Slice[] = [];
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lag = Math.max(lag, now - last - 5);
+    last = now;
+    if (now - sliceStart < slice_ms) return;
+    const st = gw.payments.batching().create, c = process.cpuUsage(), sc = schedNs();
+    const gc = gcPauses.filter((g) => g.at >= sliceStart && g.at < now).reduce((a, g) => a + g.ms, 0);
+    rows.push({
+      end_wall_ms: Math.round(now_ms()), lag_max_ms: Math.round(lag), gc_ms: Math.round(gc), create_stmts: st.batches - stats.batches, create_items: st.items - stats.items,
+      create_busy_ms: Math.round(st.busy_ms - stats.busy_ms), cpu_ms: Math.round((c.user - cpu.user + c.system - cpu.system) / 1000),
+      main_run_ms: Math.round((sc.main[0] - sched.main[0]) / 1e6), main_wait_ms: Math.round((sc.main[1] - sched.main[1]) / 1e6), others_run_ms: Math.round((sc.others - sched.others) / 1e6),
+    });
+    [stats, cpu, sched, sliceStart, lag] = [{ ...st }, c, sc, now, 0];
+  }, 5);
+  timeline = { slice_ms, rows, timer };
+}
 const GC_KINDS: Record<number, string> = {
   [perfConstants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge', [perfConstants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
   [perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [perfConstants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
@@ -129,11 +169,18 @@ await app.register(async (scope) => {
       gc_by_kind: gcByKind(),
       loop_delay_p50_ms: loopDelay.percentile(50) / 1e6, loop_delay_p99_ms: loopDelay.percentile(99) / 1e6, loop_delay_max_ms: loopDelay.max / 1e6,
     };
+    const tl = timeline?.rows;
+    if (timeline && !b(req).reset) {
+      clearInterval(timeline.timer);
+      timeline = null;
+    }
     if (b(req).reset) {
       gcPauses.length = 0;
       loopDelay.reset();
+      if (b(req).timeline_ms) startTimeline(Number(b(req).timeline_ms));
     }
-    return out;
+    // The monotonic clock of CPU profiles (µs) to wall-clock ms: wall = (mono_us + offset_us) / 1000.
+    return tl ? { ...out, timeline: tl, mono_to_wall_us: Math.round(Date.now() * 1000 - Number(process.hrtime.bigint() / 1000n)) } : out;
   });
 
   scope.get('/visibility', async () => {

@@ -11,7 +11,7 @@
 //   open mode:   ops start on a fixed schedule (`rate` per second) whatever the answers; latency
 //                counts from the scheduled start, so queueing is not hidden.
 import { Pool } from 'undici';
-import { cpuNow_ms, cpuSince } from './cpu.ts';
+import { cpuNow_ms, cpuSince, machineTicks } from './cpu.ts';
 import { Http1Pool, type Answer } from './http1.ts';
 import { performance } from 'node:perf_hooks';
 
@@ -52,6 +52,19 @@ export interface Spec {
   maxOps?: number;
   /** keep extracted values of these vars per op (ops after the warm-up), returned as `collected` */
   collect?: string[];
+  /** Open mode, diagnostic: slices of this many ms from the run's start (warm-up included), returned as `timeline`. */
+  timeline_ms?: number;
+}
+
+/** Per slice of the run (warm-up included): ops by scheduled start, their slowest, the client's lateness, the machine's busy share. */
+export interface Timeline {
+  t0_wall_ms: number;
+  slice_ms: number;
+  warmup_slices: number;
+  n: number[];
+  max_ms: number[];
+  late_max_ms: number[];
+  machine_busy_pct: (number | null)[];
 }
 
 export interface Result {
@@ -71,6 +84,7 @@ export interface Result {
   max_by_s?: number[];
   /** CPU time over the measured part, ms: the whole machine's busy time and spec.cpuPids' together (null off Linux). */
   cpu: { machine_ms: number | null; pids_ms: number | null };
+  timeline?: Timeline;
 }
 
 function pct(sorted: Float64Array | number[], p: number): number {
@@ -155,7 +169,18 @@ export async function run(spec: Spec): Promise<Result> {
   const maxSockets = spec.connections;
   let measuring = !(spec.warmup_s && spec.warmup_s > 0);
   const maxBySecond: number[] = [];
-  const tMeasure = performance.now() + (spec.warmup_s ?? 0) * 1000;
+  const t0 = performance.now();
+  const tMeasure = t0 + (spec.warmup_s ?? 0) * 1000;
+  const tl: Timeline | null = spec.timeline_ms && spec.mode === 'open'
+    ? { t0_wall_ms: performance.timeOrigin + t0, slice_ms: spec.timeline_ms, warmup_slices: Math.round(((spec.warmup_s ?? 0) * 1000) / spec.timeline_ms), n: [], max_ms: [], late_max_ms: [], machine_busy_pct: [] }
+    : null;
+  // The machine's busy share per slice, read from /proc/stat at each slice's end (10 ms ticks).
+  let tick0 = machineTicks();
+  const sampler = tl && setInterval(() => {
+    const t = machineTicks();
+    tl.machine_busy_pct.push(t && tick0 && t.all > tick0.all ? Math.round((100 * (t.busy - tick0.busy)) / (t.all - tick0.all)) : null);
+    tick0 = t;
+  }, tl.slice_ms);
 
   async function runOp(worker: number, started: number): Promise<void> {
     const n = seq++;
@@ -204,6 +229,11 @@ export async function run(spec: Spec): Promise<Result> {
           l.add(performance.now() - s0);
         }
       }
+      if (tl) {
+        const k = Math.floor((started - t0) / tl.slice_ms);
+        tl.n[k] = (tl.n[k] ?? 0) + 1;
+        tl.max_ms[k] = Math.max(tl.max_ms[k] ?? 0, Math.round(performance.now() - started));
+      }
       if (counted) {
         const ms = performance.now() - started;
         total.add(ms);
@@ -225,7 +255,6 @@ export async function run(spec: Spec): Promise<Result> {
   let cpu0 = cpuNow_ms(spec.cpuPids);
   if (spec.warmup_s && spec.warmup_s > 0) setTimeout(() => { measuring = true; cpu0 = cpuNow_ms(spec.cpuPids); }, spec.warmup_s * 1000);
   let lateness: Result['late'];
-  const t0 = performance.now();
   const end = tMeasure + spec.duration_s * 1000;
   if (spec.mode === 'closed') {
     await Promise.all(Array.from({ length: spec.connections }, async (_, w) => {
@@ -242,6 +271,10 @@ export async function run(spec: Spec): Promise<Result> {
       const due = t0 + (i / rate) * 1000;
       if (due <= now) {
         if (measuring) late.add(now - due);
+        if (tl) {
+          const k = Math.floor((due - t0) / tl.slice_ms);
+          tl.late_max_ms[k] = Math.max(tl.late_max_ms[k] ?? 0, Math.round(now - due));
+        }
         const p = runOp(i, due).finally(() => inflight.delete(p));
         inflight.add(p);
         i++;
@@ -253,6 +286,7 @@ export async function run(spec: Spec): Promise<Result> {
     const ls = late.sorted();
     lateness = { p99_ms: pct(ls, 99), max_ms: ls.length ? ls[ls.length - 1]! : 0, over_5ms: ls.filter((x) => x > 5).length };
   }
+  if (sampler) clearInterval(sampler);
   const seconds = (performance.now() - tMeasure) / 1000;
   const cpu = cpuSince(cpu0, cpuNow_ms(spec.cpuPids));
   const s = total.sorted();
@@ -268,7 +302,7 @@ export async function run(spec: Spec): Promise<Result> {
     ops, errors, seconds,
     throughput: ops / (spec.mode === 'closed' && spec.maxOps !== undefined ? seconds : Math.max(seconds, spec.duration_s)),
     p50_ms: pct(s, 50), p99_ms: pct(s, 99), max_ms: s.length ? s[s.length - 1]! : 0,
-    steps, errorSamples, cpu, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness, max_by_s: Array.from(maxBySecond, (v) => Math.round(v ?? 0)) } : {}),
+    steps, errorSamples, cpu, ...(spec.collect ? { collected } : {}), ...(lateness ? { late: lateness, max_by_s: Array.from(maxBySecond, (v) => Math.round(v ?? 0)) } : {}), ...(tl ? { timeline: tl } : {}),
   };
 }
 

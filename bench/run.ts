@@ -538,10 +538,12 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     log(`  group commit during it: ${await batching(node, beforeMax)}`);
     const half = Math.max(10, Math.floor(max.throughput / 2));
     await beforeRun(payDb);
-    await api(node.url, 'POST', '/bench/stalls', { reset: true });
+    await api(node.url, 'POST', '/bench/stalls', { reset: true, ...(TIMELINE_MS ? { timeline_ms: TIMELINE_MS } : {}) });
     const beforeHalf = await counters(node);
-    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp });
-    log(`  gateway stalls during it: ${(await api(node.url, 'POST', '/bench/stalls', {})).text}`);
+    const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp, ...(TIMELINE_MS ? { timeline_ms: TIMELINE_MS } : {}) });
+    const { timeline: gwTimeline, mono_to_wall_us, ...stalls } = (await api(node.url, 'POST', '/bench/stalls', {})).json;
+    log(`  gateway stalls during it: ${JSON.stringify(stalls)}`);
+    if (open.timeline && gwTimeline) logTimeline(open.timeline, gwTimeline, mono_to_wall_us);
     log(`  group commit during it: ${await batching(node, beforeHalf)}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);
     if (open.max_by_s) log(`  slowest create of each second (ms): ${open.max_by_s.join(' ')}`);
@@ -600,6 +602,24 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
   rows.push({ scenario: '2 payment path', what: 'bare PGlite transfer tx (3 statements)', driver: 'PGlite in-process', throughput: b.tps, unit: 'tx/s', p50_ms: b.p50_ms, p99_ms: b.p99_ms, max_ms: b.max_ms, errors: 0, ops: b.count, rss_mb: null });
   log(`bare PGlite: ${b.tps.toFixed(0)} tx/s`);
   check('payment path ≥ 1.0× bare PGlite transaction (PGlite)', g.throughput / b.tps, 1.0, 'higher', 'informational: the issue sets no PGlite target');
+}
+
+/**
+ * BENCH_TIMELINE=ms (diagnostic): the half-load create run, slice by slice (warm-up included),
+ * the client's view (ops by scheduled start, slowest, its lateness, the machine's busy share)
+ * beside the gateway's (event-loop lateness, GC, create statements, its CPU), by wall clock.
+ */
+const TIMELINE_MS = Number(process.env.BENCH_TIMELINE) || 0;
+function logTimeline(c: NonNullable<Result['timeline']>, gw: { end_wall_ms: number; lag_max_ms: number; gc_ms: number; create_stmts: number; create_items: number; create_busy_ms: number; cpu_ms: number; main_run_ms: number; main_wait_ms: number; others_run_ms: number }[], mono_to_wall_us: number): void {
+  log(`  timeline from ${c.t0_wall_ms.toFixed(0)} (wall ms; a gateway CPU profile's clock + ${mono_to_wall_us} µs is wall time):`);
+  log('  t_s (from the run start; * = measured) | client: ops slowest_ms late_ms machine% | gateway: lag_ms gc_ms stmts creates stmt_ms cpu% | main thread run_ms runqueue_ms, other threads run_ms');
+  for (let k = 0; k < c.n.length; k++) {
+    const from = c.t0_wall_ms + k * c.slice_ms;
+    const g = gw.filter((r) => r.end_wall_ms > from && r.end_wall_ms <= from + c.slice_ms);
+    const sum = (f: (r: (typeof gw)[number]) => number) => g.reduce((a, r) => a + f(r), 0);
+    const gws = g.length ? `${Math.max(...g.map((r) => r.lag_max_ms))} ${sum((r) => r.gc_ms)} ${sum((r) => r.create_stmts)} ${sum((r) => r.create_items)} ${sum((r) => r.create_busy_ms)} ${Math.round((100 * sum((r) => r.cpu_ms)) / c.slice_ms)} | ${sum((r) => r.main_run_ms)} ${sum((r) => r.main_wait_ms)} ${sum((r) => r.others_run_ms)}` : '-';
+    log(`  ${((k * c.slice_ms) / 1000).toFixed(1)}${k >= c.warmup_slices ? '*' : ' '} | ${c.n[k] ?? 0} ${c.max_ms[k] ?? 0} ${c.late_max_ms[k] ?? 0} ${c.machine_busy_pct[k] ?? '-'} | ${gws}`);
+  }
 }
 
 /** A node's /metrics text: its group-commit and pay-fact counters, for batching(). */

@@ -3,11 +3,14 @@
 //   node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions=40] [--last=seconds]
 // --last=N: only the profile's last N seconds (e.g. the half-load create run, the last run
 // before the payment path's node stops).
+// --bursts=ms: also the stretches of at least that many ms in which the main thread never
+// idled (what the event loop was doing while it was late), by function with its callers
+// counted (each function once per sample).
 // "(idle)" is time the main thread waited; a system call's time (e.g. writev) includes time the
 // thread was off its core, not only its own work.
 import { readFileSync } from 'node:fs';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
 
 const file = process.argv[2];
@@ -57,3 +60,42 @@ console.log(`${(total_us / 1e6).toFixed(1)} s sampled\n-- by file or package`);
 show(byFile, 25);
 console.log('-- by function');
 show(byFunction, topFunctions);
+
+// Busy stretches: consecutive samples off "(idle)" lasting at least --bursts ms.
+const burst_ms = Number(process.argv.find((a) => a.startsWith('--bursts='))?.slice(9) ?? 0);
+if (burst_ms > 0) {
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (id: number) => {
+    const f = byId.get(id)!.callFrame;
+    return `${f.functionName || '(anonymous)'} ${where(f.url)}:${f.lineNumber + 1}`;
+  };
+  const inclusive = new Map<string, number>();
+  let run: { id: number; us: number }[] = [];
+  let bursts = 0, burst_us = 0, longest_us = 0;
+  const flush = () => {
+    const us = run.reduce((a, r) => a + r.us, 0);
+    if (us >= burst_ms * 1000) {
+      bursts++;
+      burst_us += us;
+      longest_us = Math.max(longest_us, us);
+      for (const r of run) {
+        const seen = new Set<string>();
+        for (let id: number | undefined = r.id; id !== undefined; id = parent.get(id)) seen.add(label(id));
+        for (const k of seen) inclusive.set(k, (inclusive.get(k) ?? 0) + r.us);
+      }
+    }
+    run = [];
+  };
+  at_us = 0;
+  p.samples.forEach((id, i) => {
+    const d = p.timeDeltas[i] ?? 0;
+    at_us += d;
+    if (end_us - at_us > last_s * 1e6) return;
+    if (byId.get(id)!.callFrame.functionName === '(idle)') flush();
+    else run.push({ id, us: d });
+  });
+  flush();
+  console.log(`-- busy stretches of ${burst_ms} ms or more: ${bursts}, ${(burst_us / 1e3).toFixed(0)} ms in all, the longest ${(longest_us / 1e3).toFixed(1)} ms; by function with callers (share of that time)`);
+  for (const [k, us] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, topFunctions)) console.log(`${((100 * us) / burst_us).toFixed(1).padStart(5)}%  ${k}`);
+}

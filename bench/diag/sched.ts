@@ -1,0 +1,53 @@
+// Who had the cores, slice by slice: every thread's time on a core and waiting for one (the
+// run queue), from /proc/*/task/*/schedstat (ns), by group: the gateway's main thread and its
+// other threads, the load generator, Postgres backends and Postgres' own processes, the rest
+// by command name. Lines carry wall-clock ms, to line up with the bench's BENCH_TIMELINE.
+//   node bin/run-ts.js bench/diag/sched.ts [seconds=30] [slice_ms=100] > file
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+const [seconds = 30, slice_ms = 100] = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
+const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return null; } };
+
+function groupOf(pid: string, tid: string, cmd: string, comm: string): string {
+  if (/bench\/gateway\.ts/.test(cmd)) return tid === pid ? 'gw-main' : 'gw-threads';
+  if (/bench\/loadgen\.ts/.test(cmd)) return 'loadgen';
+  if (/^postgres: .*(INSERT|SELECT|UPDATE|idle|COMMIT|BEGIN)/.test(cmd) || /^postgres: \S+ \S+ \S+ [\d.]+\(\d+\)/.test(cmd)) return 'pg-backend';
+  if (/^postgres/.test(cmd) || /postgres/.test(comm)) return 'pg-' + (cmd.match(/^postgres: (?:\S+: )?(\w+)/)?.[1] ?? 'other');
+  return comm;
+}
+function sample(): Map<string, [number, number]> {
+  const m = new Map<string, [number, number]>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = (read(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ').trim();
+    let tids: string[];
+    try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
+    for (const tid of tids) {
+      const s = read(`/proc/${pid}/task/${tid}/schedstat`);
+      if (!s) continue;
+      const comm = (read(`/proc/${pid}/task/${tid}/comm`) ?? '?').trim();
+      const [run, wait] = s.split(' ').map(Number) as [number, number];
+      m.set(`${pid}/${tid}`, [run, wait]);
+      groups.set(`${pid}/${tid}`, groupOf(pid, tid, cmd, comm));
+    }
+  }
+  return m;
+}
+const groups = new Map<string, string>();
+let prev = sample();
+const end = performance.now() + seconds * 1000;
+while (performance.now() < end) {
+  await new Promise((r) => setTimeout(r, slice_ms));
+  const cur = sample();
+  const by = new Map<string, [number, number]>();
+  for (const [k, [run, wait]] of cur) {
+    const p = prev.get(k) ?? [run, wait];
+    const g = groups.get(k)!;
+    const a = by.get(g) ?? [0, 0];
+    by.set(g, [a[0] + (run - p[0]) / 1e6, a[1] + (wait - p[1]) / 1e6]);
+  }
+  prev = cur;
+  const parts = [...by].filter(([, [r, w]]) => r >= 1 || w >= 1).sort((a, b) => b[1][0] - a[1][0]).map(([g, [r, w]]) => `${g} ${r.toFixed(0)}/${w.toFixed(0)}`);
+  console.log(`${Date.now()} ${parts.join(' | ')}`);
+}
