@@ -2,7 +2,7 @@
 // and single processes', in ms. Used by the load generator around its measured window and by
 // bench/run.ts around pgbench, so that a payment's CPU cost and a TPC-B transaction's are
 // measured the same way, and by bench/diag/cpu.ts.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ on Linux: /proc counts CPU time in ticks of 10 ms. */
 export const TICKS_PER_S = 100;
@@ -46,4 +46,19 @@ export function cpuSince(a: ReturnType<typeof cpuNow_ms>, b: ReturnType<typeof c
   const machine_ms = a.machine === null || b.machine === null ? null : b.machine - a.machine;
   const pid = a.pids.map((x, i) => (x === null || b.pids[i] == null ? null : b.pids[i]! - x));
   return { machine_ms, pids_ms: !pid.length || pid.some((x) => x === null) ? null : pid.reduce((s, x) => s! + x!, 0) };
+}
+
+/**
+ * CPU ms so far of the kernel's DAMON memory monitors (kdamond threads), or null where there
+ * are none: the VMs of the sixteenth and seventeenth passes ran one for memory reclaim,
+ * 17–42 ms of a core every half second (docs/benchmark.md).
+ */
+export function kdamond_ms(): number | null {
+  let ms: number | null = null;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid) || !readProc(`/proc/${pid}/comm`)?.startsWith('kdamond')) continue;
+    const run_ns = Number(readProc(`/proc/${pid}/schedstat`)?.split(' ')[0]);
+    if (Number.isFinite(run_ns)) ms = (ms ?? 0) + run_ns / 1e6;
+  }
+  return ms;
 }

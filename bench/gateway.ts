@@ -95,6 +95,8 @@ function gcByKind(): Record<string, { count: number; total_ms: number; max_ms: n
   return out;
 }
 const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+/** Thread times at the last reset (schedNs), for the main thread's time waiting for a core since. */
+let schedAtReset = schedNs();
 loopDelay.enable();
 
 await app.register(async (scope) => {
@@ -167,6 +169,12 @@ await app.register(async (scope) => {
       gc_count: gcPauses.length, gc_total_ms: sorted.reduce((a, b) => a + b, 0), gc_max_ms: sorted[0] ?? 0, gc_over_20ms: sorted.filter((x) => x > 20).length,
       // By kind (perf_hooks.constants.NODE_PERFORMANCE_GC_*): which collector the long pauses are.
       gc_by_kind: gcByKind(),
+      // The main thread's time on a core and runnable but waiting for one (Linux run queue), and
+      // the other threads' (V8's GC helpers, libuv) time on a core, since the reset.
+      ...(() => {
+        const now = schedNs();
+        return { main_run_ms: Math.round((now.main[0] - schedAtReset.main[0]) / 1e6), main_runqueue_ms: Math.round((now.main[1] - schedAtReset.main[1]) / 1e6), other_threads_run_ms: Math.round((now.others - schedAtReset.others) / 1e6) };
+      })(),
       loop_delay_p50_ms: loopDelay.percentile(50) / 1e6, loop_delay_p99_ms: loopDelay.percentile(99) / 1e6, loop_delay_max_ms: loopDelay.max / 1e6,
     };
     const tl = timeline?.rows;
@@ -177,6 +185,7 @@ await app.register(async (scope) => {
     if (b(req).reset) {
       gcPauses.length = 0;
       loopDelay.reset();
+      schedAtReset = schedNs();
       if (b(req).timeline_ms) startTimeline(Number(b(req).timeline_ms));
     }
     // The monotonic clock of CPU profiles (µs) to wall-clock ms: wall = (mono_us + offset_us) / 1000.

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import pg from 'pg';
 import type { Result, Spec, Step } from './loadgen.ts';
 import { drawChart } from './chart.ts';
-import { cpuNow_ms, cpuSince } from './cpu.ts';
+import { cpuNow_ms, cpuSince, kdamond_ms } from './cpu.ts';
 import { initDataDirInChild } from '../src/store/pglite.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -540,9 +540,12 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     await beforeRun(payDb);
     await api(node.url, 'POST', '/bench/stalls', { reset: true, ...(TIMELINE_MS ? { timeline_ms: TIMELINE_MS } : {}) });
     const beforeHalf = await counters(node);
+    const kdamond0_ms = kdamond_ms();
     const open = await loadgen({ mode: 'open', rate: half, duration_s: D, warmup_s: WARMUP_S, connections: 64, groups: { a: [node.url] }, steps: [createStep(d, 'a')], perOp, ...(TIMELINE_MS ? { timeline_ms: TIMELINE_MS } : {}) });
     const { timeline: gwTimeline, mono_to_wall_us, ...stalls } = (await api(node.url, 'POST', '/bench/stalls', {})).json;
     log(`  gateway stalls during it: ${JSON.stringify(stalls)}`);
+    const kd_ms = kdamond_ms();
+    if (kd_ms !== null && kdamond0_ms !== null) log(`  the kernel's DAMON memory monitor (kdamond) ran ${(kd_ms - kdamond0_ms).toFixed(0)} ms during it (in bursts: see docs/benchmark.md, seventeenth pass)`);
     if (open.timeline && gwTimeline) logTimeline(open.timeline, gwTimeline, mono_to_wall_us);
     log(`  group commit during it: ${await batching(node, beforeHalf)}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);

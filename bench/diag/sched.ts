@@ -12,25 +12,36 @@ const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { re
 function groupOf(pid: string, tid: string, cmd: string, comm: string): string {
   if (/bench\/gateway\.ts/.test(cmd)) return tid === pid ? 'gw-main' : 'gw-threads';
   if (/bench\/loadgen\.ts/.test(cmd)) return 'loadgen';
+  if (/bench\/run\.ts/.test(cmd)) return 'bench-runner';
+  if (/bench\/diag\//.test(cmd)) return 'this-sampler';
   if (/^postgres: .*(INSERT|SELECT|UPDATE|idle|COMMIT|BEGIN)/.test(cmd) || /^postgres: \S+ \S+ \S+ [\d.]+\(\d+\)/.test(cmd)) return 'pg-backend';
   if (/^postgres/.test(cmd) || /postgres/.test(comm)) return 'pg-' + (cmd.match(/^postgres: (?:\S+: )?(\w+)/)?.[1] ?? 'other');
   return comm;
 }
-function sample(): Map<string, [number, number]> {
-  const m = new Map<string, [number, number]>();
+/** Every thread's key (pid/tid) and group, found again once a second (reading them all is the costly part). */
+let threads: [string, string][] = [];
+let scanned_ms = -Infinity;
+function scan(): void {
+  threads = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     const cmd = (read(`/proc/${pid}/cmdline`) ?? '').replace(/\0/g, ' ').trim();
     let tids: string[];
     try { tids = readdirSync(`/proc/${pid}/task`); } catch { continue; }
-    for (const tid of tids) {
-      const s = read(`/proc/${pid}/task/${tid}/schedstat`);
-      if (!s) continue;
-      const comm = (read(`/proc/${pid}/task/${tid}/comm`) ?? '?').trim();
-      const [run, wait] = s.split(' ').map(Number) as [number, number];
-      m.set(`${pid}/${tid}`, [run, wait]);
-      groups.set(`${pid}/${tid}`, groupOf(pid, tid, cmd, comm));
-    }
+    for (const tid of tids) threads.push([`${pid}/${tid}`, groupOf(pid, tid, cmd, (read(`/proc/${pid}/task/${tid}/comm`) ?? '?').trim())]);
+  }
+  scanned_ms = performance.now();
+}
+function sample(): Map<string, [number, number]> {
+  if (performance.now() - scanned_ms > 1000) scan();
+  const m = new Map<string, [number, number]>();
+  for (const [key, group] of threads) {
+    const [pid, tid] = key.split('/');
+    const s = read(`/proc/${pid}/task/${tid}/schedstat`);
+    if (!s) continue;
+    const [run, wait] = s.split(' ').map(Number) as [number, number];
+    m.set(key, [run, wait]);
+    groups.set(key, group);
   }
   return m;
 }
