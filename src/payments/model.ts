@@ -65,22 +65,39 @@ export interface PayoutRecord {
 const str = (v: unknown) => (v == null ? null : String(v));
 
 /** Read-side invariant checks: a row that breaks them is a bug, never served. */
+// Values that repeat from payment to payment (merchant, dialect, rail, state, currency, and
+// amounts of zero) as one shared copy each, not a fresh string or bigint per row read: a node's
+// status cache holds up to 200,000 payments, and marking them is what a major GC of the node
+// costs. Measured on 200,000 records: 918 bytes of heap each instead of 1,061, and a full GC
+// 25–33% shorter (benchmark.md, seventeenth pass). Strings are shared up to SHARED_MAX distinct
+// values (merchant ids can be many); past it a value is kept as read.
+const SHARED_MAX = 10_000;
+const sharedStrings = new Map<string, string>();
+function shared<T extends string>(s: T): T {
+  const c = sharedStrings.get(s);
+  if (c !== undefined) return c as T;
+  if (sharedStrings.size < SHARED_MAX) sharedStrings.set(s, s);
+  return s;
+}
+const ZERO_MINOR = 0n;
+const sharedMinor = (v: bigint): bigint => (v === 0n ? ZERO_MINOR : v);
+
 export function toPayment(r: Record<string, any>): PaymentRecord {
   const p: PaymentRecord = {
     id: String(r.id),
-    merchant_id: String(r.merchant_id),
-    dialect: r.dialect,
-    rail: r.rail,
+    merchant_id: shared(String(r.merchant_id)),
+    dialect: shared(r.dialect),
+    rail: shared(r.rail),
     merchant_ref: r.merchant_ref,
     public_ref: r.public_ref,
     token: r.token,
-    state: r.state,
+    state: shared(r.state),
     failure_code: r.failure_code,
     amount_minor: r.amount_minor,
-    surcharge_minor: r.surcharge_minor,
-    fee_minor: r.fee_minor,
-    refunded_minor: r.refunded_minor,
-    currency: r.currency,
+    surcharge_minor: sharedMinor(r.surcharge_minor),
+    fee_minor: sharedMinor(r.fee_minor),
+    refunded_minor: sharedMinor(r.refunded_minor),
+    currency: shared(r.currency),
     description: r.description,
     payer_account_id: str(r.payer_account_id),
     payer_name: r.payer_name,
