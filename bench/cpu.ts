@@ -48,6 +48,12 @@ export function cpuSince(a: ReturnType<typeof cpuNow_ms>, b: ReturnType<typeof c
   return { machine_ms, pids_ms: !pid.length || pid.some((x) => x === null) ? null : pid.reduce((s, x) => s! + x!, 0) };
 }
 
+/** A thread's (or process') ns on a core and ns runnable but waiting for one, from its schedstat file; null where unreadable. */
+export function schedstat(path: string): { run_ns: number; wait_ns: number } | null {
+  const f = readProc(path)?.split(' ');
+  return f ? { run_ns: Number(f[0]), wait_ns: Number(f[1]) } : null;
+}
+
 /**
  * CPU ms so far of the kernel's DAMON memory monitors (kdamond threads), or null where there
  * are none: the VMs of the sixteenth and seventeenth passes ran one for memory reclaim,
@@ -57,8 +63,8 @@ export function kdamond_ms(): number | null {
   let ms: number | null = null;
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid) || !readProc(`/proc/${pid}/comm`)?.startsWith('kdamond')) continue;
-    const run_ns = Number(readProc(`/proc/${pid}/schedstat`)?.split(' ')[0]);
-    if (Number.isFinite(run_ns)) ms = (ms ?? 0) + run_ns / 1e6;
+    const st = schedstat(`/proc/${pid}/schedstat`);
+    if (st) ms = (ms ?? 0) + st.run_ns / 1e6;
   }
   return ms;
 }

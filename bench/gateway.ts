@@ -15,7 +15,8 @@ import { ensureDemo } from '../src/demo.ts';
 import { constantTimeEqual } from '../src/merchants/secrets.ts';
 import { isCoreError } from '../src/errors.ts';
 import { readdirSync } from 'node:fs';
-import { readProc } from './cpu.ts';
+import { schedstat } from './cpu.ts';
+import type { GatewaySlice } from './loadgen.ts';
 
 const config = loadConfig(process.env, { port: 0, host: '127.0.0.1' });
 const gw = await createGateway(config, { log: makeLogger(config.logLevel) });
@@ -45,24 +46,23 @@ new PerformanceObserver((list) => {
 // Diagnostic timeline (POST /bench/stalls {reset: true, timeline_ms}): per slice of wall time,
 // the event loop's longest lateness (a 5 ms timer), GC pause time, create statements (count,
 // creates carried, wall ms) and this process' CPU, to line up with the load generator's.
-interface Slice { end_wall_ms: number; lag_max_ms: number; gc_ms: number; create_stmts: number; create_items: number; create_busy_ms: number; cpu_ms: number; main_run_ms: number; main_wait_ms: number; others_run_ms: number }
 /** Nanoseconds on a core and waiting for one (run queue), from /proc/self/task/<tid>/schedstat: the main thread's and the other threads' together. */
 function schedNs(): { main: [number, number]; others: number } {
   const out = { main: [0, 0] as [number, number], others: 0 };
   for (const tid of readdirSync('/proc/self/task')) {
-    const f = readProc(`/proc/self/task/${tid}/schedstat`)?.split(' ');
-    if (!f) continue;
-    if (Number(tid) === process.pid) out.main = [Number(f[0]), Number(f[1])];
-    else out.others += Number(f[0]);
+    const st = schedstat(`/proc/self/task/${tid}/schedstat`);
+    if (!st) continue;
+    if (Number(tid) === process.pid) out.main = [st.run_ns, st.wait_ns];
+    else out.others += st.run_ns;
   }
   return out;
 }
-let timeline: { slice_ms: number; rows: Slice[]; timer: NodeJS.Timeout } | null = null;
+let timeline: { slice_ms: number; rows: GatewaySlice[]; timer: NodeJS.Timeout } | null = null;
 function startTimeline(slice_ms: number): void {
   if (timeline) clearInterval(timeline.timer);
   let last = performance.now(), sliceStart = last, lag = 0;
   let stats = { ...gw.payments.batching().create }, cpu = process.cpuUsage(), sched = schedNs();
-  const rows: Slice[] = [];
+  const rows: GatewaySlice[] = [];
   const timer = setInterval(() => {
     const now = performance.now();
     lag = Math.max(lag, now - last - 5);
@@ -165,16 +165,15 @@ await app.register(async (scope) => {
 
   scope.post('/stalls', async (req) => {
     const sorted = gcPauses.map((g) => g.ms).sort((a, b) => b - a);
+    const sched = schedNs();
     const out = {
       gc_count: gcPauses.length, gc_total_ms: sorted.reduce((a, b) => a + b, 0), gc_max_ms: sorted[0] ?? 0, gc_over_20ms: sorted.filter((x) => x > 20).length,
       // By kind (perf_hooks.constants.NODE_PERFORMANCE_GC_*): which collector the long pauses are.
       gc_by_kind: gcByKind(),
       // The main thread's time on a core and runnable but waiting for one (Linux run queue), and
       // the other threads' (V8's GC helpers, libuv) time on a core, since the reset.
-      ...(() => {
-        const now = schedNs();
-        return { main_run_ms: Math.round((now.main[0] - schedAtReset.main[0]) / 1e6), main_runqueue_ms: Math.round((now.main[1] - schedAtReset.main[1]) / 1e6), other_threads_run_ms: Math.round((now.others - schedAtReset.others) / 1e6) };
-      })(),
+      main_run_ms: Math.round((sched.main[0] - schedAtReset.main[0]) / 1e6), main_runqueue_ms: Math.round((sched.main[1] - schedAtReset.main[1]) / 1e6),
+      other_threads_run_ms: Math.round((sched.others - schedAtReset.others) / 1e6),
       loop_delay_p50_ms: loopDelay.percentile(50) / 1e6, loop_delay_p99_ms: loopDelay.percentile(99) / 1e6, loop_delay_max_ms: loopDelay.max / 1e6,
     };
     const tl = timeline?.rows;

@@ -67,6 +67,20 @@ export interface Timeline {
   machine_busy_pct: (number | null)[];
 }
 
+/** The gateway's side of a timeline (bench/gateway.ts, POST /bench/stalls): one row per slice, ending at end_wall_ms. */
+export interface GatewaySlice {
+  end_wall_ms: number;
+  lag_max_ms: number;
+  gc_ms: number;
+  create_stmts: number;
+  create_items: number;
+  create_busy_ms: number;
+  cpu_ms: number;
+  main_run_ms: number;
+  main_wait_ms: number;
+  others_run_ms: number;
+}
+
 export interface Result {
   ops: number;
   errors: number;

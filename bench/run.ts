@@ -10,7 +10,7 @@ import { tmpdir, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
-import type { Result, Spec, Step } from './loadgen.ts';
+import type { GatewaySlice, Result, Spec, Step } from './loadgen.ts';
 import { drawChart } from './chart.ts';
 import { cpuNow_ms, cpuSince, kdamond_ms } from './cpu.ts';
 import { initDataDirInChild } from '../src/store/pglite.ts';
@@ -610,16 +610,17 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
 /**
  * BENCH_TIMELINE=ms (diagnostic): the half-load create run, slice by slice (warm-up included),
  * the client's view (ops by scheduled start, slowest, its lateness, the machine's busy share)
- * beside the gateway's (event-loop lateness, GC, create statements, its CPU), by wall clock.
+ * beside the gateway's (event-loop lateness, GC, create statements, its CPU, its main thread's
+ * run and run-queue time), by wall clock.
  */
 const TIMELINE_MS = Number(process.env.BENCH_TIMELINE) || 0;
-function logTimeline(c: NonNullable<Result['timeline']>, gw: { end_wall_ms: number; lag_max_ms: number; gc_ms: number; create_stmts: number; create_items: number; create_busy_ms: number; cpu_ms: number; main_run_ms: number; main_wait_ms: number; others_run_ms: number }[], mono_to_wall_us: number): void {
+function logTimeline(c: NonNullable<Result['timeline']>, gw: GatewaySlice[], mono_to_wall_us: number): void {
   log(`  timeline from ${c.t0_wall_ms.toFixed(0)} (wall ms; a gateway CPU profile's clock + ${mono_to_wall_us} µs is wall time):`);
   log('  t_s (from the run start; * = measured) | client: ops slowest_ms late_ms machine% | gateway: lag_ms gc_ms stmts creates stmt_ms cpu% | main thread run_ms runqueue_ms, other threads run_ms');
   for (let k = 0; k < c.n.length; k++) {
     const from = c.t0_wall_ms + k * c.slice_ms;
     const g = gw.filter((r) => r.end_wall_ms > from && r.end_wall_ms <= from + c.slice_ms);
-    const sum = (f: (r: (typeof gw)[number]) => number) => g.reduce((a, r) => a + f(r), 0);
+    const sum = (f: (r: GatewaySlice) => number) => g.reduce((a, r) => a + f(r), 0);
     const gws = g.length ? `${Math.max(...g.map((r) => r.lag_max_ms))} ${sum((r) => r.gc_ms)} ${sum((r) => r.create_stmts)} ${sum((r) => r.create_items)} ${sum((r) => r.create_busy_ms)} ${Math.round((100 * sum((r) => r.cpu_ms)) / c.slice_ms)} | ${sum((r) => r.main_run_ms)} ${sum((r) => r.main_wait_ms)} ${sum((r) => r.others_run_ms)}` : '-';
     log(`  ${((k * c.slice_ms) / 1000).toFixed(1)}${k >= c.warmup_slices ? '*' : ' '} | ${c.n[k] ?? 0} ${c.max_ms[k] ?? 0} ${c.late_max_ms[k] ?? 0} ${c.machine_busy_pct[k] ?? '-'} | ${gws}`);
   }

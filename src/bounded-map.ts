@@ -40,7 +40,7 @@ export class BoundedMap<V> {
   private readonly shards: Map<string, V>[];
   private readonly perShard: number;
 
-  constructor(readonly max: number, private readonly onDrop?: (key: string, value: V) => void) {
+  constructor(max: number, private readonly onDrop?: (key: string, value: V) => void) {
     if (!(max >= 1)) throw new Error('a bounded map needs max >= 1');
     const n = Math.ceil(max / SHARD_ENTRIES);
     this.shards = Array.from({ length: n }, () => new Map<string, V>());

@@ -3,11 +3,11 @@
 // other threads, the load generator, Postgres backends and Postgres' own processes, the rest
 // by command name. Lines carry wall-clock ms, to line up with the bench's BENCH_TIMELINE.
 //   node bin/run-ts.js bench/diag/sched.ts [seconds=30] [slice_ms=100] > file
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { readProc as read, schedstat } from '../cpu.ts';
 
 const [seconds = 30, slice_ms = 100] = process.argv.slice(2).filter((a) => /^\d+$/.test(a)).map(Number);
-const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return null; } };
 
 function groupOf(pid: string, tid: string, cmd: string, comm: string): string {
   if (/bench\/gateway\.ts/.test(cmd)) return tid === pid ? 'gw-main' : 'gw-threads';
@@ -32,31 +32,26 @@ function scan(): void {
   }
   scanned_ms = performance.now();
 }
-function sample(): Map<string, [number, number]> {
+/** Each known thread's group and its ns on a core and waiting for one, now. */
+function sample(): Map<string, { group: string; run_ns: number; wait_ns: number }> {
   if (performance.now() - scanned_ms > 1000) scan();
-  const m = new Map<string, [number, number]>();
+  const m = new Map<string, { group: string; run_ns: number; wait_ns: number }>();
   for (const [key, group] of threads) {
-    const [pid, tid] = key.split('/');
-    const s = read(`/proc/${pid}/task/${tid}/schedstat`);
-    if (!s) continue;
-    const [run, wait] = s.split(' ').map(Number) as [number, number];
-    m.set(key, [run, wait]);
-    groups.set(key, group);
+    const st = schedstat(`/proc/${key.replace('/', '/task/')}/schedstat`);
+    if (st) m.set(key, { group, ...st });
   }
   return m;
 }
-const groups = new Map<string, string>();
 let prev = sample();
 const end = performance.now() + seconds * 1000;
 while (performance.now() < end) {
   await new Promise((r) => setTimeout(r, slice_ms));
   const cur = sample();
   const by = new Map<string, [number, number]>();
-  for (const [k, [run, wait]] of cur) {
-    const p = prev.get(k) ?? [run, wait];
-    const g = groups.get(k)!;
-    const a = by.get(g) ?? [0, 0];
-    by.set(g, [a[0] + (run - p[0]) / 1e6, a[1] + (wait - p[1]) / 1e6]);
+  for (const [k, t] of cur) {
+    const p = prev.get(k) ?? t;
+    const a = by.get(t.group) ?? [0, 0];
+    by.set(t.group, [a[0] + (t.run_ns - p.run_ns) / 1e6, a[1] + (t.wait_ns - p.wait_ns) / 1e6]);
   }
   prev = cur;
   const parts = [...by].filter(([, [r, w]]) => r >= 1 || w >= 1).sort((a, b) => b[1][0] - a[1][0]).map(([g, [r, w]]) => `${g} ${r.toFixed(0)}/${w.toFixed(0)}`);

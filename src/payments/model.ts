@@ -64,7 +64,6 @@ export interface PayoutRecord {
 
 const str = (v: unknown) => (v == null ? null : String(v));
 
-/** Read-side invariant checks: a row that breaks them is a bug, never served. */
 // Values that repeat from payment to payment (merchant, dialect, rail, state, currency, and
 // amounts of zero) as one shared copy each, not a fresh string or bigint per row read: a node's
 // status cache holds up to 200,000 payments, and marking them is what a major GC of the node
@@ -82,6 +81,7 @@ function shared<T extends string>(s: T): T {
 const ZERO_MINOR = 0n;
 const sharedMinor = (v: bigint): bigint => (v === 0n ? ZERO_MINOR : v);
 
+/** Read-side invariant checks: a row that breaks them is a bug, never served. */
 export function toPayment(r: Record<string, any>): PaymentRecord {
   const p: PaymentRecord = {
     id: String(r.id),
