@@ -4,7 +4,7 @@
 // (bench/loadgen.ts, a separate process), all on 127.0.0.1, and writes
 // bench/results/latest.{json,md,png}. See docs/benchmark.md.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -55,9 +55,12 @@ async function startProc(file: string, env: Record<string, string>): Promise<Pro
   const child = spawn(process.execPath, [...flags, join(root, 'bin/run-ts.js'), join(root, file)], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (c) => (stderr = (stderr + c).slice(-4000)));
+  // BENCH_GATEWAY_LOG=file: the gateway nodes' standard output appended there (e.g. --trace-gc's lines).
+  const outLog = process.env.BENCH_GATEWAY_LOG && file === 'bench/gateway.ts' ? process.env.BENCH_GATEWAY_LOG : null;
   const line = await new Promise<string>((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (l) => {
+      if (outLog) appendFileSync(outLog, `${child.pid} ${Date.now()} ${l}\n`);
       if (l.startsWith('{"ready"')) resolve(l);
     });
     child.on('exit', (code) => reject(new Error(`${file} exited (${code}) before it was ready:\n${stderr}`)));
