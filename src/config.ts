@@ -29,8 +29,10 @@ export interface Config {
   sweep_ms: number;
   /** Status cache catch-up interval on a shared Postgres (bounds staleness when a notification is lost). */
   cacheCatchUp_ms: number;
-  /** Payments the status cache holds at most (each about 1.5 kB of memory). */
+  /** Payments the status cache holds at most (each about 1 kB, off the JS heap). */
   statusCacheEntries: number;
+  /** Of those, the most recently put or read kept decoded on the heap (polling them decodes nothing). */
+  statusCacheHotEntries: number;
   rateLimits: RateLimitConfig;
   /** Which proxies' X-Forwarded-For to believe for the client IP (rate limits): false, true, hop count or address list. */
   trustProxy: boolean | number | string;
@@ -108,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, over: ConfigOve
     sweep_ms: int(env.PAYGATE_SWEEP_MS, 1_000),
     cacheCatchUp_ms: int(env.PAYGATE_CACHE_CATCHUP_MS, 1_000),
     statusCacheEntries: atLeast(int(env.PAYGATE_STATUS_CACHE_ENTRIES, 200_000), 1_000, 'PAYGATE_STATUS_CACHE_ENTRIES'),
+    statusCacheHotEntries: atLeast(int(env.PAYGATE_STATUS_CACHE_HOT_ENTRIES, 16_384), 100, 'PAYGATE_STATUS_CACHE_HOT_ENTRIES'),
     trustProxy: trustProxyOf(env.PAYGATE_TRUST_PROXY),
     rateLimits: {
       ...DEFAULT_RATE_LIMITS,

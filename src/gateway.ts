@@ -74,7 +74,7 @@ export async function createGateway(config: Config, opts: { clock?: Clock; log?:
   const payments = new Payments({ db, clock, feed, paymentTtl_ms: config.paymentTtl_ms, defaultFeeBps: config.defaultFeeBps, announceKey });
   const merchants = new Merchants(db, sealer);
   const payers = new Payers(db, payments, clock, new PinHasher(sealer.derive('payer-pin')));
-  const status = new StatusCache(payments, feed, config.statusCacheEntries);
+  const status = new StatusCache(payments, feed, config.statusCacheEntries, config.statusCacheHotEntries);
   const dispatcher = new Dispatcher(db, merchants, clock, config.delivery, config.allowPrivateCallbacks, log.child({ mod: 'delivery' }));
   // New outbox rows are due at once: wake the dispatcher after the commit that wrote them.
   payments.onOutbox(() => dispatcher.kick());

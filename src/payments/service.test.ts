@@ -321,31 +321,55 @@ describe('payments core', () => {
     assert.equal(waiters.has(payment.id), false);
   });
 
-  test('a full status cache drops its oldest payments with their tokens; they are read again from the database', async () => {
-    // A node with a small cache (PAYGATE_STATUS_CACHE_ENTRIES), on this suite's engine.
-    const small = await startGateway({ env: { PAYGATE_STATUS_CACHE_ENTRIES: '2000' } });
+  test('the status cache keeps recent payments decoded and the rest encoded off the heap; past its bound the oldest are read again from the database', async () => {
+    // A node with a small cache (PAYGATE_STATUS_CACHE_ENTRIES) and a smaller hot tier, on this suite's engine.
+    const small = await startGateway({ env: { PAYGATE_STATUS_CACHE_ENTRIES: '2000', PAYGATE_STATUS_CACHE_HOT_ENTRIES: '200' } });
     try {
       const max = small.gw.config.statusCacheEntries;
       assert.equal(max, 2000);
+      assert.equal(small.gw.config.statusCacheHotEntries, 200);
       const m = (await small.createMerchant('Cache Shop')).id;
-      const { payment } = await small.gw.payments.create({ merchant_id: m, dialect: 'test', rail: 'wallet', merchant_ref: 'cache-1', amount_minor: 1000n, currency: 'HTG' });
-      assert.equal((await small.gw.status.get(payment.id))!.id, payment.id);
-      const inner = small.gw.status as unknown as { byId: Map<string, unknown>; byToken: Map<string, string> };
+      const { payment } = await small.gw.payments.create({ merchant_id: m, dialect: 'test', rail: 'wallet', merchant_ref: 'cache-1', amount_minor: 1000n, currency: 'HTG', description: 'Kès 😀', details: { code: 'x', nested: { n: 1 } } });
+      assert.deepEqual(await small.gw.status.get(payment.id), payment);
+      const inner = small.gw.status as unknown as { byId: Map<string, unknown>; byToken: Map<string, string>; ring: { size: number; has(id: string): boolean } };
+      const synthetic = (i: number) => ({ ...payment, id: `9${String(i).padStart(17, '0')}`, token: `synthetic-${i}` });
+      // Past the hot tier: the payment moves to the ring, and comes back from it whole.
+      for (let i = 0; i < 300; i++) small.gw.status.put(synthetic(i));
+      assert.equal(inner.byId.has(payment.id), false, 'out of the hot tier');
+      assert.ok(inner.byId.size <= 200 && inner.byId.size > 150, `${inner.byId.size} hot`);
+      assert.equal(inner.ring.has(payment.id), true, 'into the ring');
+      assert.deepEqual(small.gw.status.peek(payment.id), payment, 'decoded from the ring as it was: amounts, times, details');
+      assert.equal(inner.byId.has(payment.id), true, 'and hot again, being read');
+      for (let i = 300; i < 600; i++) small.gw.status.put(synthetic(i));
+      assert.deepEqual(await small.gw.status.getByToken(payment.token), payment, 'by token from the ring');
+      // A change while the ring holds the old version: the new one is served, by id and by token.
+      for (let i = 600; i < 900; i++) small.gw.status.put(synthetic(i));
+      assert.equal(inner.byId.has(payment.id), false);
+      const cancelled = await small.gw.payments.fail(payment.id, 'cancelled', 'merchant_cancelled');
+      assert.equal(small.gw.status.peek(payment.id)!.state, 'cancelled', 'the feed put the new version');
+      assert.equal((await small.gw.status.getByToken(payment.token))!.version, cancelled.version);
+      for (let i = 900; i < 1200; i++) small.gw.status.put(synthetic(i));
+      assert.deepEqual(small.gw.status.peek(payment.id), cancelled, 'the ring holds the newest version');
+      small.gw.status.put(payment); // an older version arriving late changes nothing
+      assert.equal(small.gw.status.peek(payment.id)!.state, 'cancelled');
       // Fill it past its bound with records of payments that exist only in memory.
-      for (let i = 0; i < max; i++) small.gw.status.put({ ...payment, id: `9${String(i).padStart(17, '0')}`, token: `synthetic-${i}` });
-      assert.ok(inner.byId.size <= max && inner.byId.size > max * 0.9, `${inner.byId.size} cached`);
-      assert.equal(inner.byToken.size, inner.byId.size, 'a dropped payment takes its token along');
+      for (let i = 1200; i < 1200 + 2 * max; i++) small.gw.status.put(synthetic(i));
+      assert.ok(inner.ring.size <= max && inner.ring.size > max * 0.9, `${inner.ring.size} in the ring`);
+      assert.equal(inner.byToken.size, inner.byId.size, 'a payment leaving the hot tier takes its token along');
       assert.equal(small.gw.status.peek(payment.id), undefined, 'the oldest went first');
-      assert.ok(small.gw.status.peek(`9${String(max - 1).padStart(17, '0')}`), 'the newest stay');
-      assert.equal((await small.gw.status.getByToken(payment.token))!.id, payment.id, 'read again from the database');
-      assert.equal(small.gw.status.peek(payment.id)!.id, payment.id, 'and cached again');
+      assert.ok(small.gw.status.peek(synthetic(1200 + 2 * max - 1).id), 'the newest stay');
+      assert.ok(small.gw.status.peek(synthetic(1200 + 2 * max - 1000).id), 'in the ring too');
+      assert.deepEqual(await small.gw.status.getByToken(payment.token), cancelled, 'read again from the database');
+      assert.deepEqual(small.gw.status.peek(payment.id), cancelled, 'and cached again');
       assert.equal(await small.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
     } finally {
       await small.close();
     }
     assert.equal(t.gw.config.statusCacheEntries, 200_000, 'the default');
+    assert.equal(t.gw.config.statusCacheHotEntries, 16_384, 'the default');
     const env = { PAYGATE_SECRET_KEY: 'k'.repeat(64), PAYGATE_ADMIN_TOKEN: 'admin-token' };
     for (const bad of ['999', '-1', 'lots']) assert.throws(() => loadConfig({ ...env, PAYGATE_STATUS_CACHE_ENTRIES: bad }, { dataDir: '/nonexistent' }), /PAYGATE_STATUS_CACHE_ENTRIES must be at least 1000|expected an integer/);
+    for (const bad of ['99', '1.5']) assert.throws(() => loadConfig({ ...env, PAYGATE_STATUS_CACHE_HOT_ENTRIES: bad }, { dataDir: '/nonexistent' }), /PAYGATE_STATUS_CACHE_HOT_ENTRIES must be at least 100|expected an integer/);
   });
 
   test('payment tokens are 24 base64url characters and never repeat, across refills of the random pool', () => {

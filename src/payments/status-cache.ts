@@ -1,30 +1,59 @@
 // Status reads (clients poll every 100 ms) are answered from memory. The cache follows the
 // change feed; a miss reads the database once. Other nodes' changes arrive by NOTIFY.
+//
+// Two tiers: the payments put or read most recently (16,384 by default) as decoded records,
+// so polling a pending payment decodes nothing; the rest, up to the cache's bound, encoded in
+// an off-heap ring (RingStore), where a major GC does not have to mark them. A full cache of
+// 200,000 decoded payments made each major GC of a node mark ~4 million objects (a 190–320 ms
+// full GC on the bench's VMs, the stall behind the missed create p99); in the ring the same
+// 200,000 cost 9–10 ms (benchmark.md, nineteenth pass).
 import type { ChangeFeed } from './feed.ts';
-import type { PaymentRecord } from './model.ts';
+import { decodePayment, encodePayment, type PaymentRecord } from './model.ts';
 import type { Payments } from './service.ts';
 import { BoundedMap } from '../bounded-map.ts';
+import { RingStore } from '../ring-store.ts';
 
 /** Rows one catch-up pass looks at, at most (the rest waits for the next pass). */
 export const CATCH_UP_MAX_ROWS = 20_000;
 /** Long-polls held at once, at most (each holds a socket and a timer). */
 export const MAX_WAITERS = 50_000;
+/** Arena bytes per cached payment: an encoded payment is 600–1,000 bytes (more with long details); the ring drops the oldest by bytes too. */
+const RING_BYTES_PER_ENTRY = 1536;
 
 export class StatusCache {
+  /** The hot tier: decoded payments by id, oldest put or read first out (into the ring). */
   private readonly byId: BoundedMap<PaymentRecord>;
-  /** token → id of the cached payments (pay pages and the wallet API look payments up by token). */
+  /** token → id of the hot tier's payments (pay pages and the wallet API look payments up by token). */
   private readonly byToken: BoundedMap<string>;
+  /** The cold tier: payments as encodePayment's JSON, by id and by token, off the heap. */
+  private readonly ring: RingStore;
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Long-polls held right now; past MAX_WAITERS a long-poll answers at once. */
   private waiting = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly payments: Payments, private readonly feed: ChangeFeed, /** Bound on cached payments (PAYGATE_STATUS_CACHE_ENTRIES); the oldest go first past it. */ maxEntries: number) {
-    // A payment dropped from byId takes its token along. byToken has the same bound and no
-    // drops of its own but for an uneven shard; then a token lookup reads the database, as on
-    // any miss.
-    this.byToken = new BoundedMap<string>(maxEntries);
-    this.byId = new BoundedMap<PaymentRecord>(maxEntries, (_id, old) => this.byToken.delete(old.token));
+  constructor(
+    private readonly payments: Payments,
+    private readonly feed: ChangeFeed,
+    /** Bound on cached payments (PAYGATE_STATUS_CACHE_ENTRIES); the oldest go first past it. */
+    maxEntries: number,
+    /**
+     * Bound on the hot tier (PAYGATE_STATUS_CACHE_HOT_ENTRIES): above the pending payments a
+     * node's clients poll at once (10,000 in the bench), or each poll decodes one.
+     */
+    hotEntries: number,
+  ) {
+    const hot = Math.min(maxEntries, hotEntries);
+    this.ring = new RingStore(maxEntries, maxEntries * RING_BYTES_PER_ENTRY);
+    // A payment dropped from the hot tier takes its token along, and goes into the ring unless
+    // the ring holds that version already (it was read from there). byToken has the same bound
+    // and no drops of its own but for an uneven shard; then a token lookup goes to the ring.
+    this.byToken = new BoundedMap<string>(hot);
+    this.byId = new BoundedMap<PaymentRecord>(hot, (id, old) => {
+      this.byToken.delete(old.token);
+      // A record too large for the ring is simply not kept: a later read goes to the database.
+      if (this.ring.version(id) !== old.version) this.ring.set(id, old.token, old.version, encodePayment(old));
+    });
     this.unsubscribe = feed.subscribe((c) => {
       if (c.type === 'payment') this.put(c.payment);
     });
@@ -32,10 +61,9 @@ export class StatusCache {
 
   /** Keeps the newest version only; wakes long-pollers. */
   put(p: PaymentRecord): void {
-    const cur = this.byId.get(p.id);
-    if (cur && cur.version >= p.version) return;
-    this.byId.set(p.id, p);
-    this.byToken.set(p.token, p.id);
+    const cur = this.version(p.id);
+    if (cur !== undefined && cur >= p.version) return;
+    this.hold(p);
     const ws = this.waiters.get(p.id);
     if (ws) {
       this.waiters.delete(p.id);
@@ -43,12 +71,37 @@ export class StatusCache {
     }
   }
 
+  /** The cached version of a payment, from either tier, without decoding it. */
+  private version(id: string): number | undefined {
+    return this.byId.get(id)?.version ?? this.ring.version(id);
+  }
+
+  /** Into the hot tier (the ring's copy, if any, is older or the same). */
+  private hold(p: PaymentRecord): void {
+    this.byId.set(p.id, p);
+    this.byToken.set(p.token, p.id);
+  }
+
+  /**
+   * A payment from the ring, decoded and moved to the hot tier (it is being read); the hot
+   * tier's copy if that is as new (a token found in the ring while the hot tier's token entry
+   * went with an uneven shard).
+   */
+  private fromRing(encoded: string | undefined): PaymentRecord | undefined {
+    if (encoded === undefined) return undefined;
+    const p = decodePayment(JSON.parse(encoded)); // throws on a record that breaks the read-side invariants
+    const hot = this.byId.get(p.id);
+    if (hot && hot.version >= p.version) return hot;
+    this.hold(p);
+    return p;
+  }
+
   peek(id: string): PaymentRecord | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? this.fromRing(this.ring.get(id));
   }
 
   async get(id: string): Promise<PaymentRecord | null> {
-    const hit = this.byId.get(id);
+    const hit = this.peek(id);
     if (hit) return hit;
     const p = await this.payments.get(id);
     if (p) this.put(p);
@@ -61,7 +114,7 @@ export class StatusCache {
    */
   async getByToken(token: string): Promise<PaymentRecord | null> {
     const id = this.byToken.get(token);
-    const hit = id === undefined ? undefined : this.byId.get(id);
+    const hit = (id === undefined ? undefined : this.byId.get(id)) ?? this.fromRing(this.ring.getByKey2(token));
     if (hit) return hit;
     const p = await this.payments.getByToken(token);
     if (p) this.put(p);
@@ -74,12 +127,12 @@ export class StatusCache {
    * are caught up.
    */
   async resync(chunk = 1000): Promise<number> {
-    const ids = [...this.byId.keys()];
+    const ids = [...new Set([...this.byId.keys(), ...this.ring.keys()])];
     let updated = 0;
     for (let i = 0; i < ids.length; i += chunk) {
       for (const p of await this.payments.getMany(ids.slice(i, i + chunk))) {
-        const cur = this.byId.get(p.id);
-        if (!cur || cur.version < p.version) {
+        const cur = this.version(p.id);
+        if (cur === undefined || cur < p.version) {
           this.feed.publish({ type: 'payment', payment: p }); // the cache and every other local listener hear it
           updated++;
         }
@@ -99,14 +152,14 @@ export class StatusCache {
     // A full page: the next pass continues from the last row seen, not from now.
     const next_since = changed.length === CATCH_UP_MAX_ROWS ? last_updated_at : null;
     const stale = changed.filter((c) => {
-      const cur = this.byId.get(c.id);
-      return cur !== undefined && cur.version < c.version;
+      const cur = this.version(c.id);
+      return cur !== undefined && cur < c.version;
     });
     let updated = 0;
     if (stale.length) {
       for (const p of await this.payments.getMany(stale.map((c) => c.id))) {
-        const cur = this.byId.get(p.id);
-        if (cur && cur.version < p.version) {
+        const cur = this.version(p.id);
+        if (cur !== undefined && cur < p.version) {
           this.feed.publish({ type: 'payment', payment: p });
           updated++;
         }
@@ -134,7 +187,7 @@ export class StatusCache {
       const timer = setTimeout(done, timeout_ms);
       set.add(done);
     });
-    return this.byId.get(id) ?? cur;
+    return this.peek(id) ?? cur;
   }
 
   close(): void {
