@@ -71,3 +71,22 @@ test('BoundedMap: replacing a value drops nothing; delete, has and a small map b
   assert.deepEqual([...m.keys()].sort(), ['c', 'd', 'e']);
   assert.throws(() => new BoundedMap(0), /max >= 1/);
 });
+
+test('BoundedMap: smaller shards drop smaller batches', () => {
+  // The status cache's hot tier encodes each payment it drops: the batch is what one insertion can cost.
+  const largestBatch = (shardEntries?: number) => {
+    let batch = 0;
+    let largest = 0;
+    const m = new BoundedMap<number>(16_384, () => batch++, shardEntries);
+    for (let i = 0; i < 50_000; i++) {
+      batch = 0;
+      m.set(String(1e12 + i), i);
+      largest = Math.max(largest, batch);
+    }
+    assert.ok(m.size <= 16_384 && m.size >= 16_384 * 0.9, `size ${m.size}`);
+    return largest;
+  };
+  assert.equal(largestBatch(), 4096 / 16 + 1, 'shards of 4,096: a sixteenth and the one that makes room');
+  assert.equal(largestBatch(1024), 1024 / 16 + 1);
+  assert.throws(() => new BoundedMap(10, undefined, 0), /shardEntries >= 1/);
+});

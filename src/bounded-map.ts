@@ -40,9 +40,14 @@ export class BoundedMap<V> {
   private readonly shards: Map<string, V>[];
   private readonly perShard: number;
 
-  constructor(max: number, private readonly onDrop?: (key: string, value: V) => void) {
-    if (!(max >= 1)) throw new Error('a bounded map needs max >= 1');
-    const n = Math.ceil(max / SHARD_ENTRIES);
+  /**
+   * @param shardEntries entries per shard at most; a shard drops a sixteenth of its share at a
+   * time, so a map whose onDrop does work (the status cache encodes each payment it drops)
+   * takes smaller shards to keep each batch short
+   */
+  constructor(max: number, private readonly onDrop?: (key: string, value: V) => void, shardEntries = SHARD_ENTRIES) {
+    if (!(max >= 1) || !(shardEntries >= 1)) throw new Error('a bounded map needs max >= 1 and shardEntries >= 1');
+    const n = Math.ceil(max / shardEntries);
     this.shards = Array.from({ length: n }, () => new Map<string, V>());
     this.perShard = Math.floor(max / n); // n shards of this hold max at most
   }

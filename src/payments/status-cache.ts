@@ -19,6 +19,7 @@ export const CATCH_UP_MAX_ROWS = 20_000;
 export const MAX_WAITERS = 50_000;
 /** Arena bytes per cached payment: an encoded payment is 600–1,000 bytes (more with long details); the ring drops the oldest by bytes too. */
 const RING_BYTES_PER_ENTRY = 1536;
+const HOT_SHARD_ENTRIES = 1024;
 
 export class StatusCache {
   /** The hot tier: decoded payments by id, oldest put or read first out (into the ring). */
@@ -49,11 +50,18 @@ export class StatusCache {
     // the ring holds that version already (it was read from there). byToken has the same bound
     // and no drops of its own but for an uneven shard; then a token lookup goes to the ring.
     this.byToken = new BoundedMap<string>(hot);
-    this.byId = new BoundedMap<PaymentRecord>(hot, (id, old) => {
-      this.byToken.delete(old.token);
-      // A record too large for the ring is simply not kept: a later read goes to the database.
-      if (this.ring.version(id) !== old.version) this.ring.set(id, old.token, old.version, encodePayment(old));
-    });
+    this.byId = new BoundedMap<PaymentRecord>(
+      hot,
+      (id, old) => {
+        this.byToken.delete(old.token);
+        // A record too large for the ring is simply not kept: a later read goes to the database.
+        if (this.ring.version(id) !== old.version) this.ring.set(id, old.token, old.version, encodePayment(old));
+      },
+      // Shards of 1,024 drop 64 payments at a time, about 1 ms of encoding: with the default
+      // 4,096 a batch of 256 held the event loop 3–5 ms, a fifth of its long busy stretches
+      // at half load (benchmark.md, nineteenth pass).
+      HOT_SHARD_ENTRIES,
+    );
     this.unsubscribe = feed.subscribe((c) => {
       if (c.type === 'payment') this.put(c.payment);
     });
