@@ -1,6 +1,8 @@
 // A summary of a V8 CPU profile (BENCH_PROFILE=dir npm run bench writes one per gateway node):
 // self time by file or package, then by function.
 //   node bin/run-ts.js bench/diag/profile.ts <file.cpuprofile> [functions=40] [--last=seconds]
+// --skip-last=M: without the profile's last M seconds (with --last, a window: --last=44
+// --skip-last=28 is about the payment path's 256-client run in a default-mode profile).
 // --last=N: only the profile's last N seconds (e.g. the half-load create run, the last run
 // before the payment path's node stops).
 // --bursts=ms: also the stretches of at least that many ms in which the main thread never
@@ -20,6 +22,7 @@ if (!file) {
 }
 const topFunctions = Number(process.argv.slice(3).find((a) => /^\d+$/.test(a)) ?? 40);
 const last_s = Number(process.argv.find((a) => a.startsWith('--last='))?.slice(7) ?? Infinity);
+const skipLast_s = Number(process.argv.find((a) => a.startsWith('--skip-last='))?.slice(12) ?? 0);
 const p = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(p.nodes.map((n) => [n.id, n]));
 const self_us = new Map<number, number>();
@@ -29,7 +32,7 @@ let at_us = 0;
 p.samples.forEach((id, i) => {
   const d = p.timeDeltas[i] ?? 0;
   at_us += d;
-  if (end_us - at_us > last_s * 1e6) return;
+  if (end_us - at_us > last_s * 1e6 || end_us - at_us < skipLast_s * 1e6) return;
   self_us.set(id, (self_us.get(id) ?? 0) + d);
   total_us += d;
 });

@@ -17,7 +17,8 @@ export interface PaymentView {
   merchant: string;
   item: string;
   amount: string;
-  amount_minor: bigint;
+  /** Minor units as a decimal string (JSON has no bigint; and a reply without one serialises without the serializer's fallback). */
+  amount_minor: string;
   currency: Currency;
   /** pending | succeeded | failed | expired | cancelled | partially_refunded | refunded */
   state: string;
@@ -74,7 +75,7 @@ export class WalletService {
       merchant: payeeName(p, merchant?.name),
       item: String(p.details.item ?? p.description ?? ''),
       amount: formatAmount(p.amount_minor + p.surcharge_minor, p.currency, 'fixed'),
-      amount_minor: p.amount_minor + p.surcharge_minor,
+      amount_minor: String(p.amount_minor + p.surcharge_minor),
       currency: p.currency,
       state,
       payable: state === 'pending',
@@ -114,7 +115,8 @@ export class WalletService {
 }
 
 export function walletJson(a: AccountRow) {
-  return { account_id: a.id, currency: a.currency, balance: formatAmount(a.balance_minor, a.currency, 'fixed'), balance_minor: a.balance_minor };
+  // balance_minor as a decimal string, as the reply serializer would write the bigint, without its fallback (toJson).
+  return { account_id: a.id, currency: a.currency, balance: formatAmount(a.balance_minor, a.currency, 'fixed'), balance_minor: String(a.balance_minor) };
 }
 
 export function stateMessage(state: string): string {
