@@ -95,9 +95,11 @@ export class StatusCache {
    * tier's copy if that is as new (a token found in the ring while the hot tier's token entry
    * went with an uneven shard).
    */
-  private fromRing(encoded: string | undefined): PaymentRecord | undefined {
+  private fromRing(encoded: string | undefined, key: { id: string } | { token: string }): PaymentRecord | undefined {
     if (encoded === undefined) return undefined;
     const p = decodePayment(JSON.parse(encoded)); // throws on a record that breaks the read-side invariants
+    // The ring answers by its own hash indexes: a record under the wrong key is a bug, never served.
+    if ('id' in key ? p.id !== key.id : p.token !== key.token) throw new Error(`invariant: the status cache's ring answered ${p.id} for another key`);
     const hot = this.byId.get(p.id);
     if (hot && hot.version >= p.version) return hot;
     this.hold(p);
@@ -105,7 +107,7 @@ export class StatusCache {
   }
 
   peek(id: string): PaymentRecord | undefined {
-    return this.byId.get(id) ?? this.fromRing(this.ring.get(id));
+    return this.byId.get(id) ?? this.fromRing(this.ring.get(id), { id });
   }
 
   async get(id: string): Promise<PaymentRecord | null> {
@@ -122,7 +124,7 @@ export class StatusCache {
    */
   async getByToken(token: string): Promise<PaymentRecord | null> {
     const id = this.byToken.get(token);
-    const hit = (id === undefined ? undefined : this.byId.get(id)) ?? this.fromRing(this.ring.getByKey2(token));
+    const hit = (id === undefined ? undefined : this.byId.get(id)) ?? this.fromRing(this.ring.getByKey2(token), { token });
     if (hit) return hit;
     const p = await this.payments.getByToken(token);
     if (p) this.put(p);
