@@ -19,6 +19,7 @@ export const CATCH_UP_MAX_ROWS = 20_000;
 export const MAX_WAITERS = 50_000;
 /** Arena bytes per cached payment: an encoded payment is 600–1,000 bytes (more with long details); the ring drops the oldest by bytes too. */
 const RING_BYTES_PER_ENTRY = 1536;
+const RING_MAX_BYTES = 0x7fff_ffff;
 const HOT_SHARD_ENTRIES = 1024;
 
 export class StatusCache {
@@ -45,7 +46,8 @@ export class StatusCache {
     hotEntries: number,
   ) {
     const hot = Math.min(maxEntries, hotEntries);
-    this.ring = new RingStore(maxEntries, maxEntries * RING_BYTES_PER_ENTRY);
+    // Offsets are 31-bit: past 2 GiB of arena (1.4 million entries) the bound is in bytes.
+    this.ring = new RingStore(maxEntries, Math.min(maxEntries * RING_BYTES_PER_ENTRY, RING_MAX_BYTES));
     // A payment dropped from the hot tier takes its token along, and goes into the ring unless
     // the ring holds that version already (it was read from there). byToken has the same bound
     // and no drops of its own but for an uneven shard; then a token lookup goes to the ring.
