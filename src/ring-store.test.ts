@@ -39,6 +39,9 @@ test('a ring store refuses a record too large to keep, and keeps what it had', (
   assert.equal(s.set('b', 'tb', 1, 'x'.repeat(1024)), false, 'over a quarter of the arena');
   assert.equal(s.set('k'.repeat(70_000), 'tb', 1, 'v'), false, 'a key over 64 KiB');
   assert.equal(s.set('c', 'tc', -1, 'v'), false, 'a version outside u32');
+  assert.equal(s.set('d\uD800', 'td', 1, 'v'), false, 'a key that would not read back (a lone surrogate)');
+  assert.equal(s.set('e', 'te😀', 1, 'v'), false, 'any surrogate in a key');
+  assert.equal(s.get('d\uD800'), undefined);
   assert.equal(s.get('a'), 'kept');
   assert.equal(s.get('b'), undefined);
   assert.equal(s.size, 1);

@@ -16,6 +16,12 @@ const HEADER_BYTES = 12;
 /** Keys are ids and tokens; a u16 holds their byte length. */
 const MAX_KEY_BYTES = 0xffff;
 const EMPTY = -1;
+/**
+ * Keys are stored as UTF-8 and read back to find and unindex their records, so a key must come
+ * back as it went in; a lone surrogate would not (and an unindexable entry would stay in its
+ * table for good). Ids and tokens have none: keys with any surrogate are refused.
+ */
+const SURROGATE = /[\uD800-\uDFFF]/;
 
 /** FNV-1a over the UTF-16 code units (32 bits). */
 function hash(s: string): number {
@@ -70,13 +76,14 @@ export class RingStore {
   /**
    * Appends a record, replacing the key's earlier one (the second key of that one stops finding
    * anything); drops the oldest records as needed. False, and nothing stored or dropped, for a
-   * record too large to keep (the caller then does without it).
+   * record too large to keep or a key with a surrogate (the caller then does without it).
    */
   set(key: string, key2: string, version: number, value: string): boolean {
     const keyBytes = Buffer.byteLength(key);
     const key2Bytes = Buffer.byteLength(key2);
     const len = HEADER_BYTES + keyBytes + key2Bytes + Buffer.byteLength(value);
     if (keyBytes > MAX_KEY_BYTES || key2Bytes > MAX_KEY_BYTES || len > this.arenaBytes / 4 || !(version >= 0 && version <= 0xffff_ffff)) return false;
+    if (SURROGATE.test(key) || SURROGATE.test(key2)) return false;
     this.unindex(key);
     // A record never wraps: if it does not fit before the arena's end it starts at the next turn.
     let start = this.head;
