@@ -75,6 +75,13 @@ export async function registerOps(app: FastifyInstance, ctx: GatewayContext): Pr
     // payments and other nodes' announcements) or a read first (a cross-node miss).
     lines.push('# HELP paygate_pay_facts_total Wallet and subscriber pays by where the payment\'s facts came from.', '# TYPE paygate_pay_facts_total counter');
     lines.push(`paygate_pay_facts_total{source="memory"} ${ctx.payments.payFacts.known}`, `paygate_pay_facts_total{source="read"} ${ctx.payments.payFacts.read}`);
+    // The status cache: a growing share of ring reads says PAYGATE_STATUS_CACHE_HOT_ENTRIES is
+    // below the payments being polled; of database reads, PAYGATE_STATUS_CACHE_ENTRIES below those read.
+    const cached = ctx.status.entries;
+    lines.push('# HELP paygate_status_cache_entries Payments in this node\'s status cache, by tier (hot: decoded; ring: encoded, off the heap).', '# TYPE paygate_status_cache_entries gauge');
+    lines.push(`paygate_status_cache_entries{tier="hot"} ${cached.hot}`, `paygate_status_cache_entries{tier="ring"} ${cached.ring}`);
+    lines.push('# HELP paygate_status_cache_reads_total Status reads of this node by where they were answered from.', '# TYPE paygate_status_cache_reads_total counter');
+    for (const [source, n] of Object.entries(ctx.status.reads)) lines.push(`paygate_status_cache_reads_total{source="${source}"} ${n}`);
     // Refused pay statements: each pay they carried ran again the full way (contention).
     lines.push('# HELP paygate_pay_statements_refused_total Pay statements the database refused as a whole; their pays took the full path.', '# TYPE paygate_pay_statements_refused_total counter');
     lines.push(`paygate_pay_statements_refused_total ${ctx.payments.payRefused.statements}`);

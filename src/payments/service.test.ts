@@ -338,8 +338,11 @@ describe('payments core', () => {
       assert.equal(inner.byId.has(payment.id), false, 'out of the hot tier');
       assert.ok(inner.byId.size <= 200 && inner.byId.size > 150, `${inner.byId.size} hot`);
       assert.equal(inner.ring.has(payment.id), true, 'into the ring');
+      const before = { ...small.gw.status.reads };
       assert.deepEqual(small.gw.status.peek(payment.id), payment, 'decoded from the ring as it was: amounts, times, details');
       assert.equal(inner.byId.has(payment.id), true, 'and hot again, being read');
+      small.gw.status.peek(payment.id);
+      assert.deepEqual(small.gw.status.reads, { hot: before.hot + 1, ring: before.ring + 1, database: before.database }, 'one read from the ring, then from the hot tier');
       for (let i = 300; i < 600; i++) small.gw.status.put(synthetic(i));
       assert.deepEqual(await small.gw.status.getByToken(payment.token), payment, 'by token from the ring');
       // A change while the ring holds the old version: the new one is served, by id and by token.
@@ -362,6 +365,13 @@ describe('payments core', () => {
       assert.deepEqual(await small.gw.status.getByToken(payment.token), cancelled, 'read again from the database');
       assert.deepEqual(small.gw.status.peek(payment.id), cancelled, 'and cached again');
       assert.equal(await small.gw.status.getByToken('synthetic-0'), null, 'a dropped token no longer resolves');
+      // Operators see the tiers and where reads were answered from.
+      const metrics = await (await fetch(small.url + '/metrics')).text();
+      const { reads, entries } = small.gw.status;
+      assert.ok(reads.hot > 0 && reads.ring >= 3 && reads.database >= 2, JSON.stringify(reads));
+      for (const [source, n] of Object.entries(reads)) assert.match(metrics, new RegExp(`\npaygate_status_cache_reads_total\\{source="${source}"\\} ${n}\n`));
+      for (const [tier, n] of Object.entries(entries)) assert.match(metrics, new RegExp(`\npaygate_status_cache_entries\\{tier="${tier}"\\} ${n}\n`));
+      assert.ok(entries.ring > max * 0.9 && entries.hot <= 200, JSON.stringify(entries));
     } finally {
       await small.close();
     }

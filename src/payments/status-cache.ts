@@ -29,6 +29,12 @@ export class StatusCache {
   private readonly byToken: BoundedMap<string>;
   /** The cold tier: payments as encodePayment's JSON, by id and by token, off the heap. */
   private readonly ring: RingStore;
+  /**
+   * Where reads were answered from (/metrics: paygate_status_cache_reads_total): many from the
+   * ring means the hot tier is smaller than the payments being polled; many from the database,
+   * that the cache is smaller than the payments being read.
+   */
+  readonly reads = { hot: 0, ring: 0, database: 0 };
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Long-polls held right now; past MAX_WAITERS a long-poll answers at once. */
   private waiting = 0;
@@ -99,6 +105,7 @@ export class StatusCache {
    */
   private fromRing(encoded: string | undefined, key: { id: string } | { token: string }): PaymentRecord | undefined {
     if (encoded === undefined) return undefined;
+    this.reads.ring++;
     const p = decodePayment(JSON.parse(encoded)); // throws on a record that breaks the read-side invariants
     // The ring answers by its own hash indexes: a record under the wrong key is a bug, never served.
     if ('id' in key ? p.id !== key.id : p.token !== key.token) throw new Error(`invariant: the status cache's ring answered ${p.id} for another key`);
@@ -108,13 +115,24 @@ export class StatusCache {
     return p;
   }
 
+  /** Payments held in each tier (a payment read back from the ring is in both). */
+  get entries(): { hot: number; ring: number } {
+    return { hot: this.byId.size, ring: this.ring.size };
+  }
+
   peek(id: string): PaymentRecord | undefined {
-    return this.byId.get(id) ?? this.fromRing(this.ring.get(id), { id });
+    const hot = this.byId.get(id);
+    if (hot) {
+      this.reads.hot++;
+      return hot;
+    }
+    return this.fromRing(this.ring.get(id), { id });
   }
 
   async get(id: string): Promise<PaymentRecord | null> {
     const hit = this.peek(id);
     if (hit) return hit;
+    this.reads.database++;
     const p = await this.payments.get(id);
     if (p) this.put(p);
     return p;
@@ -126,8 +144,14 @@ export class StatusCache {
    */
   async getByToken(token: string): Promise<PaymentRecord | null> {
     const id = this.byToken.get(token);
-    const hit = (id === undefined ? undefined : this.byId.get(id)) ?? this.fromRing(this.ring.getByKey2(token), { token });
+    const hot = id === undefined ? undefined : this.byId.get(id);
+    if (hot) {
+      this.reads.hot++;
+      return hot;
+    }
+    const hit = this.fromRing(this.ring.getByKey2(token), { token });
     if (hit) return hit;
+    this.reads.database++;
     const p = await this.payments.getByToken(token);
     if (p) this.put(p);
     return p;
