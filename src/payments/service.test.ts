@@ -372,6 +372,28 @@ describe('payments core', () => {
       for (const [source, n] of Object.entries(reads)) assert.match(metrics, new RegExp(`\npaygate_status_cache_reads_total\\{source="${source}"\\} ${n}\n`));
       for (const [tier, n] of Object.entries(entries)) assert.match(metrics, new RegExp(`\npaygate_status_cache_entries\\{tier="${tier}"\\} ${n}\n`));
       assert.ok(entries.ring > max * 0.9 && entries.hot <= 200, JSON.stringify(entries));
+
+      // A newer version the ring refuses (over a quarter of its arena) must not leave the older
+      // one there to be served.
+      const big = synthetic(99_999);
+      small.gw.status.put(big);
+      for (let i = 0; i < 300; i++) small.gw.status.put(synthetic(100_000 + i));
+      assert.equal(inner.ring.has(big.id), true);
+      small.gw.status.put({ ...big, version: big.version + 1, details: { blob: 'x'.repeat(800_000) } });
+      assert.equal(small.gw.status.peek(big.id)!.version, big.version + 1);
+      for (let i = 300; i < 600; i++) small.gw.status.put(synthetic(100_000 + i));
+      assert.equal(inner.ring.has(big.id), false, 'refused, and the older copy gone with it');
+      assert.equal(small.gw.status.peek(big.id), undefined, 'so nothing older is served');
+      assert.equal(await small.gw.status.getByToken(big.token), null, 'by token neither (it exists only in memory here)');
+
+      // A newer version heard while a miss reads the database wins over the row read.
+      for (let i = 0; i < 2 * max; i++) small.gw.status.put(synthetic(200_000 + i));
+      assert.equal(small.gw.status.peek(payment.id), undefined, 'dropped again');
+      const reading = small.gw.status.get(payment.id);
+      small.gw.status.put({ ...cancelled, version: cancelled.version + 1 }); // as the feed would, mid-read
+      assert.equal((await reading)!.version, cancelled.version + 1);
+      const byToken = small.gw.status.getByToken(`no-such-token-${Date.now()}`);
+      assert.equal(await byToken, null);
     } finally {
       await small.close();
     }

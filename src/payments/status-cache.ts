@@ -1,7 +1,8 @@
 // Status reads (clients poll every 100 ms) are answered from memory. The cache follows the
 // change feed; a miss reads the database once. Other nodes' changes arrive by NOTIFY.
 //
-// Two tiers: the payments put or read most recently (16,384 by default) as decoded records,
+// Two tiers: the payments put most recently or read back from the ring (16,384 by default;
+// first in, first out) as decoded records,
 // so polling a pending payment decodes nothing; the rest, up to the cache's bound, encoded in
 // an off-heap ring (RingStore), where a major GC does not have to mark them. A full cache of
 // 200,000 decoded payments made each major GC of a node mark ~4 million objects (a 190–320 ms
@@ -23,7 +24,7 @@ const RING_MAX_BYTES = 0x7fff_ffff;
 const HOT_SHARD_ENTRIES = 1024;
 
 export class StatusCache {
-  /** The hot tier: decoded payments by id, oldest put or read first out (into the ring). */
+  /** The hot tier: decoded payments by id, first in (put, or read back from the ring) first out, into the ring. */
   private readonly byId: BoundedMap<PaymentRecord>;
   /** token → id of the hot tier's payments (pay pages and the wallet API look payments up by token). */
   private readonly byToken: BoundedMap<string>;
@@ -55,15 +56,17 @@ export class StatusCache {
     // Offsets are 31-bit: past 2 GiB of arena (1.4 million entries) the bound is in bytes.
     this.ring = new RingStore(maxEntries, Math.min(maxEntries * RING_BYTES_PER_ENTRY, RING_MAX_BYTES));
     // A payment dropped from the hot tier takes its token along, and goes into the ring unless
-    // the ring holds that version already (it was read from there). byToken has the same bound
-    // and no drops of its own but for an uneven shard; then a token lookup goes to the ring.
-    this.byToken = new BoundedMap<string>(hot);
+    // the ring holds that version already (it was read from there). byToken has twice the
+    // bound, so that an unevenly filled shard of it does not drop a token whose payment is
+    // still hot (a lookup by that token would read the database until the payment changed).
+    this.byToken = new BoundedMap<string>(2 * hot);
     this.byId = new BoundedMap<PaymentRecord>(
       hot,
       (id, old) => {
         this.byToken.delete(old.token);
-        // A record too large for the ring is simply not kept: a later read goes to the database.
-        if (this.ring.version(id) !== old.version) this.ring.set(id, old.token, old.version, encodePayment(old));
+        // A record too large for the ring is not kept, and neither is an older version the ring
+        // may hold (it would be served instead): a later read goes to the database.
+        if (this.ring.version(id) !== old.version && !this.ring.set(id, old.token, old.version, encodePayment(old))) this.ring.delete(id);
       },
       // Shards of 1,024 drop 64 payments at a time, about 1 ms of encoding: with the default
       // 4,096 a batch of 256 held the event loop 3–5 ms, a fifth of its long busy stretches
@@ -100,8 +103,8 @@ export class StatusCache {
 
   /**
    * A payment from the ring, decoded and moved to the hot tier (it is being read); the hot
-   * tier's copy if that is as new (a token found in the ring while the hot tier's token entry
-   * went with an uneven shard).
+   * tier's copy if that is as new (found by a token whose hot entry was dropped alone, or an
+   * older copy read after a database read).
    */
   private fromRing(encoded: string | undefined, key: { id: string } | { token: string }): PaymentRecord | undefined {
     if (encoded === undefined) return undefined;
@@ -134,8 +137,19 @@ export class StatusCache {
     if (hit) return hit;
     this.reads.database++;
     const p = await this.payments.get(id);
-    if (p) this.put(p);
-    return p;
+    if (!p) return null;
+    this.put(p);
+    return this.newest(p);
+  }
+
+  /**
+   * After a database read: the cache's copy instead if a newer version arrived on the feed
+   * while the read was in flight (a long-poll would otherwise wait on a version already passed).
+   */
+  private newest(p: PaymentRecord): PaymentRecord {
+    const cur = this.version(p.id);
+    if (cur === undefined || cur <= p.version) return p;
+    return this.byId.get(p.id) ?? this.fromRing(this.ring.get(p.id), { id: p.id }) ?? p;
   }
 
   /**
@@ -153,8 +167,9 @@ export class StatusCache {
     if (hit) return hit;
     this.reads.database++;
     const p = await this.payments.getByToken(token);
-    if (p) this.put(p);
-    return p;
+    if (!p) return null;
+    this.put(p);
+    return this.newest(p);
   }
 
   /**
