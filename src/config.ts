@@ -31,7 +31,7 @@ export interface Config {
   cacheCatchUp_ms: number;
   /** Payments the status cache holds at most (each about 1 kB, off the JS heap). */
   statusCacheEntries: number;
-  /** Of those, the most recently put or read kept decoded on the heap (polling them decodes nothing). */
+  /** Of those, the most recently put or read back kept decoded on the heap (polling them decodes nothing). */
   statusCacheHotEntries: number;
   rateLimits: RateLimitConfig;
   /** Which proxies' X-Forwarded-For to believe for the client IP (rate limits): false, true, hop count or address list. */

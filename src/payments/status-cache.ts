@@ -1,10 +1,10 @@
 // Status reads (clients poll every 100 ms) are answered from memory. The cache follows the
 // change feed; a miss reads the database once. Other nodes' changes arrive by NOTIFY.
 //
-// Two tiers: the payments put most recently or read back from the ring (16,384 by default;
-// first in, first out) as decoded records,
-// so polling a pending payment decodes nothing; the rest, up to the cache's bound, encoded in
-// an off-heap ring (RingStore), where a major GC does not have to mark them. A full cache of
+// Two tiers: the payments put most recently or read back from the ring (16,384 by default,
+// first in, first out) as decoded records, so polling a pending payment decodes nothing; the
+// rest, up to the cache's bound, encoded in an off-heap ring (RingStore), where a major GC
+// does not have to mark them. A full cache of
 // 200,000 decoded payments made each major GC of a node mark ~4 million objects (a 190–320 ms
 // full GC on the bench's VMs, the stall behind the missed create p99); in the ring the same
 // 200,000 cost 9–10 ms (benchmark.md, nineteenth pass).
