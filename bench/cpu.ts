@@ -57,7 +57,7 @@ export function schedstat(path: string): { run_ns: number; wait_ns: number } | n
 /**
  * CPU ms so far of the kernel's DAMON memory monitors (kdamond threads), or null where there
  * are none: the VMs of the sixteenth and seventeenth passes ran one for memory reclaim,
- * 17–42 ms of a core every half second (docs/benchmark.md).
+ * 17–42 ms of a core every half second (docs/benchmark-history.md, seventeenth pass).
  */
 export function kdamond_ms(): number | null {
   let ms: number | null = null;

@@ -548,7 +548,7 @@ async function scenarioPaymentPath(pgOk: boolean): Promise<void> {
     const { timeline: gwTimeline, mono_to_wall_us, ...stalls } = (await api(node.url, 'POST', '/bench/stalls', {})).json;
     log(`  gateway stalls during it: ${JSON.stringify(stalls)}`);
     const kd_ms = kdamond_ms();
-    if (kd_ms !== null && kdamond0_ms !== null) log(`  the kernel's DAMON memory monitor (kdamond) ran ${(kd_ms - kdamond0_ms).toFixed(0)} ms during it (in bursts: see docs/benchmark.md, seventeenth pass)`);
+    if (kd_ms !== null && kdamond0_ms !== null) log(`  the kernel's DAMON memory monitor (kdamond) ran ${(kd_ms - kdamond0_ms).toFixed(0)} ms during it (in bursts: see docs/benchmark-history.md, seventeenth pass)`);
     if (open.timeline && gwTimeline) logTimeline(open.timeline, gwTimeline, mono_to_wall_us);
     log(`  group commit during it: ${await batching(node, beforeHalf)}`);
     if (open.late) log(`  client start lateness during it: p99 ${open.late.p99_ms.toFixed(1)} ms, max ${open.late.max_ms.toFixed(1)} ms, ${open.late.over_5ms} of ${open.ops} ops started over 5 ms late`);

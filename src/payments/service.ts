@@ -398,7 +398,7 @@ export class Payments {
       // One insert at a time: the requests that arrive meanwhile go together in the next one.
       // Each statement in flight is a Postgres process taking a share of the cores from this
       // node's one event loop, and every statement costs the machine about 0.7 ms whatever its
-      // size. Measured on 2 cores (docs/benchmark.md, sixteenth pass): one lane against two
+      // size. Measured on 2 cores (docs/benchmark-history.md, sixteenth pass): one lane against two
       // gave batches of 4-6 instead of 2-3 at half load, 25% less CPU per create, a 15% higher
       // maximum rate (batches of 16 instead of 8); four lanes had made the tail worse (tenth pass).
       concurrency: 1,

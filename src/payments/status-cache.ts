@@ -7,7 +7,7 @@
 // does not have to mark them. A full cache of
 // 200,000 decoded payments made each major GC of a node mark ~4 million objects (a 190–320 ms
 // full GC on the bench's VMs, the stall behind the missed create p99); in the ring the same
-// 200,000 cost 9–10 ms (benchmark.md, nineteenth pass).
+// 200,000 cost 9–10 ms (benchmark-history.md, nineteenth pass).
 import type { ChangeFeed } from './feed.ts';
 import { decodePayment, encodePayment, type PaymentRecord } from './model.ts';
 import type { Payments } from './service.ts';
@@ -70,7 +70,7 @@ export class StatusCache {
       },
       // Shards of 1,024 drop 64 payments at a time, about 1 ms of encoding: with the default
       // 4,096 a batch of 256 held the event loop 3–5 ms, a fifth of its long busy stretches
-      // at half load (benchmark.md, nineteenth pass).
+      // at half load (benchmark-history.md, nineteenth pass).
       HOT_SHARD_ENTRIES,
     );
     this.unsubscribe = feed.subscribe((c) => {
