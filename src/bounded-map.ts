@@ -33,8 +33,8 @@ export const SHARD_ENTRIES = 4096;
  * Why not one Map: V8 rebuilds a whole Map's table when it grows and when deleted entries fill
  * it, and a cache that drops old entries keeps filling it. At 200,000 entries a rebuild stalled
  * the event loop 45–65 ms, and dropping a sixteenth at once took 9–12 ms (measured on the
- * bench's VM, benchmark-history.md's seventeenth pass); a shard of 4,096 rebuilds and drops in about a
- * fiftieth of that.
+ * bench's VM, benchmark-history.md's seventeenth pass); a shard of 4,096 rebuilds and drops in
+ * about a fiftieth of that.
  */
 export class BoundedMap<V> {
   private readonly shards: Map<string, V>[];

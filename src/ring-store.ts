@@ -3,8 +3,8 @@
 //
 // Why off the heap: a major GC marks every live heap object, and on the bench's VMs that costs
 // about 0.4 µs per object however small (200,000 cached payments as decoded objects: a 188–324
-// ms full GC; as one string each: 88–109 ms; benchmark-history.md, nineteenth pass). The records here live in
-// one Buffer and the two indexes in typed arrays, which the GC never looks inside.
+// ms full GC; as one string each: 88–109 ms; benchmark-history.md, nineteenth pass). The records
+// here live in one Buffer and the two indexes in typed arrays, which the GC never looks inside.
 //
 // The arena is a ring: records are appended at the head, and the oldest are dropped at the tail
 // to make room (by bytes and by count), taking their index entries along. The indexes are

@@ -68,8 +68,8 @@ const str = (v: unknown) => (v == null ? null : String(v));
 // amounts of zero) as one shared copy each, not a fresh string or bigint per row read: a node's
 // status cache holds up to 200,000 payments, and marking them is what a major GC of the node
 // costs. Measured on 200,000 records: 918 bytes of heap each instead of 1,061, and a full GC
-// 25–33% shorter (benchmark-history.md, seventeenth pass). Strings are shared up to SHARED_MAX distinct
-// values (merchant ids can be many); past it a value is kept as read.
+// 25–33% shorter (benchmark-history.md, seventeenth pass). Strings are shared up to SHARED_MAX
+// distinct values (merchant ids can be many); past it a value is kept as read.
 const SHARED_MAX = 10_000;
 const sharedStrings = new Map<string, string>();
 function shared<T extends string>(s: T): T {
