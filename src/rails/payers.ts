@@ -187,8 +187,8 @@ export class Payers {
       return items.map((x) => byId.get(x.account_id));
     },
     // Running batches never share an account (keys), so they never wait on each other. Two at
-    // once, not more, for the reason creates run one at a time (Payments.creates): each is a
-    // Postgres process taking a share of the cores from this node's event loop. Measured on 2
+    // once, not more (creates run one at a time, Payments.creates, for the same reason): each is
+    // a Postgres process taking a share of the cores from this node's event loop. Measured on 2
     // cores (docs/benchmark-history.md, eleventh pass): logins at half their maximum rate had p99
     // 13-24 ms at 2 against 22-26 ms at 4, the same maximum rate, larger batches.
     { max: 200, keys: (x) => [x.account_id], concurrency: 2 },
