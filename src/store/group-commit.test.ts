@@ -89,3 +89,18 @@ test('group commit: with concurrency, batches run side by side but never two hol
   assert.deepEqual(await Promise.all(keys.map((k) => g.submit(k))), keys);
   assert.ok(most > 1 && most <= 3, `batches at once: ${most}`);
 });
+
+test('group commit: the next statement is handed to the driver before the last batch\'s answers run', async () => {
+  // A driver that sends on process.nextTick, as pg's pool does, then answers after 2 ms.
+  const events: string[] = [];
+  const g = new GroupCommit<number, number>((items) => new Promise((resolve) => {
+    process.nextTick(() => events.push(`sent ${items.join(',')}`));
+    setTimeout(() => resolve(items), 2);
+  }), { max: 10 });
+  const first = g.submit(1).then(() => events.push('answered 1'));
+  // 2 and 3 arrive while 1 runs: they go together once 1 is answered.
+  await new Promise((r) => setTimeout(r, 0));
+  const rest = [2, 3].map((n) => g.submit(n).then(() => events.push(`answered ${n}`)));
+  await Promise.all([first, ...rest]);
+  assert.deepEqual(events, ['sent 1', 'sent 2,3', 'answered 1', 'answered 2', 'answered 3']);
+});

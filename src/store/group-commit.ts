@@ -57,6 +57,11 @@ export class GroupCommit<I, O> {
 
   private async drain(): Promise<void> {
     this.running++;
+    // The last batch's answers, given out only after the next statement has been handed to the
+    // driver. pg's pool sends a query on process.nextTick; answers given out first would run
+    // every waiter's continuation (dozens of HTTP answers written) before that tick, with the
+    // database idle on this lane meanwhile. Measured in docs/benchmark-history.md (24th pass).
+    let settle: (() => void) | null = null;
     try {
       while (this.queue.length) {
         const batch = this.take();
@@ -68,8 +73,11 @@ export class GroupCommit<I, O> {
         if (batch.length > this.stats.largest) this.stats.largest = batch.length;
         const t0_ms = performance.now();
         try {
-          const out = await this.runChecked(batch);
-          batch.forEach((w, i) => w.resolve(out[i]!));
+          const running = this.runChecked(batch);
+          if (settle) process.nextTick(settle); // queued after the driver's own tick
+          settle = null;
+          const out = await running;
+          settle = () => batch.forEach((w, i) => w.resolve(out[i]!));
         } catch (err) {
           if (batch.length === 1 || !(this.opts.retryAlone ?? refusedByDatabase)(err)) for (const w of batch) w.reject(err);
           // The database refused the statement as a whole (it changed nothing): each item
@@ -81,6 +89,7 @@ export class GroupCommit<I, O> {
         }
       }
     } finally {
+      (settle as (() => void) | null)?.();
       // Items left behind wait on keys of a batch that is still running: its drain takes them
       // when that batch ends (the last drain running always finds its queue takeable).
       this.running--;
