@@ -395,6 +395,7 @@ export class Payments {
     },
     {
       max: 200,
+      afterSend: (fn) => this.o.db.afterSend(fn),
       // One insert at a time: the requests that arrive meanwhile go together in the next one.
       // Each statement in flight is a Postgres process taking a share of the cores from this
       // node's one event loop, and every statement costs the machine about 0.7 ms whatever its
@@ -743,7 +744,7 @@ export class Payments {
     },
     // One payment and one payer once per batch: each payer's check covers exactly its debit,
     // and its row is changed once.
-    { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`] },
+    { max: 200, keys: (it) => [`p:${it.p.id}`, `a:${it.payer.id}`], afterSend: (fn) => this.o.db.afterSend(fn) },
   );
 
   // What this node knows from its own work and from the change feed, so the common pay needs

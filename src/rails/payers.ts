@@ -191,7 +191,7 @@ export class Payers {
     // a Postgres process taking a share of the cores from this node's event loop. Measured on 2
     // cores (docs/benchmark-history.md, eleventh pass): logins at half their maximum rate had p99
     // 13-24 ms at 2 against 22-26 ms at 4, the same maximum rate, larger batches.
-    { max: 200, keys: (x) => [x.account_id], concurrency: 2 },
+    { max: 200, keys: (x) => [x.account_id], concurrency: 2, afterSend: (fn) => this.db.afterSend(fn) },
   );
 
   private wrongPin(failures: number): never {

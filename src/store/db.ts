@@ -26,6 +26,13 @@ export interface Db extends Queryable {
    * a failure is swallowed (listeners catch up). Other processes only: a node hears its own.
    */
   notify(channel: string, payloads: string[]): Promise<void>;
+  /**
+   * Runs fn once the queries called before it have been handed to their connection. pg's pool
+   * hands a query over on process.nextTick (fn is queued after it); PGlite runs its queries in
+   * this process, so fn runs at once (a nextTick could wait behind a chain of PGlite queries,
+   * which are promises settled without I/O: the microtask queue would never empty).
+   */
+  afterSend(fn: () => void): void;
   close(): Promise<void>;
 }
 

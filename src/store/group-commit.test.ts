@@ -91,12 +91,13 @@ test('group commit: with concurrency, batches run side by side but never two hol
 });
 
 test('group commit: the next statement is handed to the driver before the last batch\'s answers run', async () => {
-  // A driver that sends on process.nextTick, as pg's pool does, then answers after 2 ms.
+  // A driver that sends on process.nextTick, as pg's pool does (src/store/pg.ts: afterSend),
+  // then answers after 2 ms.
   const events: string[] = [];
   const g = new GroupCommit<number, number>((items) => new Promise((resolve) => {
     process.nextTick(() => events.push(`sent ${items.join(',')}`));
     setTimeout(() => resolve(items), 2);
-  }), { max: 10 });
+  }), { max: 10, afterSend: (fn) => process.nextTick(fn) });
   const first = g.submit(1).then(() => events.push('answered 1'));
   // 2 and 3 arrive while 1 runs: they go together once 1 is answered.
   await new Promise((r) => setTimeout(r, 0));

@@ -23,6 +23,13 @@ export interface GroupCommitOptions<I> {
    * A lost connection may have lost the answer to a commit: those items get the error.
    */
   retryAlone?: (err: unknown) => boolean;
+  /**
+   * How a batch's answers wait for the next statement to be sent (`Db.afterSend`): a batch
+   * ends, the next one is started, and only then are the last one's answers given out, so the
+   * database works on the next statement while this process writes the answers. Default: at
+   * once, after the start.
+   */
+  afterSend?: (fn: () => void) => void;
 }
 
 /** An error the database server sent (it has a severity and a five-character SQLSTATE), not a socket's. */
@@ -57,10 +64,10 @@ export class GroupCommit<I, O> {
 
   private async drain(): Promise<void> {
     this.running++;
-    // The last batch's answers, given out only after the next statement has been handed to the
-    // driver. pg's pool sends a query on process.nextTick; answers given out first would run
-    // every waiter's continuation (dozens of HTTP answers written) before that tick, with the
-    // database idle on this lane meanwhile. Measured in docs/benchmark-history.md (24th pass).
+    // The last batch's answers, given out once the next statement has been handed to the driver
+    // (opts.afterSend). Given out first, every waiter's continuation (dozens of HTTP answers
+    // written) would run before the next statement is sent, the lane's connection idle
+    // meanwhile. Measured in docs/benchmark-history.md (twenty-fourth pass).
     let settle: (() => void) | null = null;
     try {
       while (this.queue.length) {
@@ -74,7 +81,7 @@ export class GroupCommit<I, O> {
         const t0_ms = performance.now();
         try {
           const running = this.runChecked(batch);
-          if (settle) process.nextTick(settle); // queued after the driver's own tick
+          if (settle) (this.opts.afterSend ?? ((fn) => fn()))(settle);
           settle = null;
           const out = await running;
           settle = () => batch.forEach((w, i) => w.resolve(out[i]!));

@@ -117,6 +117,9 @@ export async function openPg(url: string, poolSize = 10): Promise<Db> {
         void dead?.then((c) => c.end(), () => {}).catch(() => {});
       }
     },
+    afterSend(fn) {
+      process.nextTick(fn);
+    },
     async close() {
       closing = true;
       const n = notifier;

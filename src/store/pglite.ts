@@ -89,6 +89,9 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     async notify() {
       // An embedded database belongs to one process: there is no other node to tell.
     },
+    afterSend(fn) {
+      fn();
+    },
     async close() {
       await pg.close();
     },
