@@ -91,17 +91,22 @@ test('group commit: with concurrency, batches run side by side but never two hol
 });
 
 test('group commit: the next statement is handed to the driver before the last batch\'s answers run', async () => {
-  // A driver that sends on process.nextTick, as pg's pool does (src/store/pg.ts: afterSend),
-  // then answers after 2 ms.
+  // A driver that sends on process.nextTick, as pg's pool does (src/store/pg.ts: afterSend);
+  // each statement is answered when the test says so.
   const events: string[] = [];
+  const answer: (() => void)[] = [];
   const g = new GroupCommit<number, number>((items) => new Promise((resolve) => {
     process.nextTick(() => events.push(`sent ${items.join(',')}`));
-    setTimeout(() => resolve(items), 2);
+    answer.push(() => resolve(items));
   }), { max: 10, afterSend: (fn) => process.nextTick(fn) });
   const first = g.submit(1).then(() => events.push('answered 1'));
   // 2 and 3 arrive while 1 runs: they go together once 1 is answered.
-  await new Promise((r) => setTimeout(r, 0));
   const rest = [2, 3].map((n) => g.submit(n).then(() => events.push(`answered ${n}`)));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events, ['sent 1']);
+  answer.shift()!();
+  await new Promise((r) => setImmediate(r));
+  answer.shift()!();
   await Promise.all([first, ...rest]);
   assert.deepEqual(events, ['sent 1', 'sent 2,3', 'answered 1', 'answered 2', 'answered 3']);
 });
