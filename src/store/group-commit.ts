@@ -96,7 +96,7 @@ export class GroupCommit<I, O> {
         }
       }
     } finally {
-      (settle as (() => void) | null)?.();
+      settle?.();
       // Items left behind wait on keys of a batch that is still running: its drain takes them
       // when that batch ends (the last drain running always finds its queue takeable).
       this.running--;
